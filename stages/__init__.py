@@ -1,0 +1,1 @@
+"""Work of each pipeline stage, as plain functions (no Luigi inside)."""
