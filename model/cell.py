@@ -1,0 +1,146 @@
+"""One recurrent layer: the CIFG-LSTM equations, once, and their fused forward/backward.
+
+For every step t, with x_t (B, D) the layer input and (h_{t-1}, c_{t-1}) the carried state:
+
+    a_t = x_t W_x + h_{t-1} W_h + b       (B, G*H)   pre-activations, gate blocks in GATE_ORDER
+    i_t = sigmoid(a_i)                    input gate
+    f_t = 1 - i_t                         forget gate, coupled to the input gate (CIFG)
+    o_t = sigmoid(a_o)                    output gate
+    g_t = tanh(a_g)                       candidate cell
+    c_t = f_t * c_{t-1} + i_t * g_t
+    h_t = o_t * tanh(c_t)
+
+The uncoupled cell ("lstm", kept for the ablation) has its own forget gate f_t = sigmoid(a_f).
+
+The input projection x W_x + b of a whole window does not depend on the recurrence, so the
+network computes it outside the time loop (one GEMM, or a row gather for character ids) and
+hands it in as `xw`; likewise it computes W_x's gradient from the returned `da` in one GEMM.
+Only h_{t-1} W_h and the elementwise updates stay inside the loop.
+
+Gate order puts the sigmoid gates first (one sigmoid call over a contiguous block) and the
+gates whose gradient is driven by dc last and adjacent (one broadcast multiply in backward):
+    cifg: [o, i, g]      lstm: [o, f, i, g]
+"""
+import numpy as np
+
+GATE_ORDER = {"cifg": ("o", "i", "g"), "lstm": ("o", "f", "i", "g")}
+
+
+def num_gates(cell):
+    """Number of gate blocks of width H in the fused weight matrix."""
+    try:
+        return len(GATE_ORDER[cell])
+    except KeyError:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(GATE_ORDER)}") from None
+
+
+def _sigmoid_(a):
+    """In-place logistic via tanh: exact for large |a|, no overflow warnings."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+def layer_forward(xw, h0, c0, Wh, cell="cifg"):
+    """Run one layer over a window.
+
+    xw: (T, B, G*H) input projection plus bias; it is overwritten with the gate activations.
+    h0, c0: (B, H) carried state.  Wh: (H, G*H).
+    Returns hs (T, B, H) and the cache for `layer_backward`.
+    """
+    T, B, GH = xw.shape
+    H = h0.shape[1]
+    G = GH // H
+    dtype = xw.dtype
+    hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
+    cbuf = np.empty((T + 1, B, H), dtype)
+    tc = np.empty((T, B, H), dtype)        # tanh(c_t), reused in backward
+    hbuf[0], cbuf[0] = h0, c0
+    rec = np.empty((B, GH), dtype)
+    tmp = np.empty((B, H), dtype)
+    for t in range(T):
+        a = xw[t]                                     # (B, G*H), becomes activations
+        np.matmul(hbuf[t], Wh, out=rec)
+        a += rec
+        _sigmoid_(a[:, :(G - 1) * H])
+        np.tanh(a[:, (G - 1) * H:], out=a[:, (G - 1) * H:])
+        o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
+        c_prev, c = cbuf[t], cbuf[t + 1]
+        if G == 3:   # c = c_prev + i * (g - c_prev)  ==  (1 - i) c_prev + i g
+            np.subtract(g, c_prev, out=tmp)
+            tmp *= i
+            np.add(c_prev, tmp, out=c)
+        else:        # c = f c_prev + i g
+            np.multiply(a[:, H:2 * H], c_prev, out=c)
+            np.multiply(i, g, out=tmp)
+            c += tmp
+        np.tanh(c, out=tc[t])
+        np.multiply(o, tc[t], out=hbuf[t + 1])
+    cache = (xw, hbuf, cbuf, tc, Wh, G)
+    return hbuf[1:], cache
+
+
+def _backward_factors(cache):
+    """Everything backward needs that does not depend on the recurrence, for the whole window.
+
+    With these, each step of the backward loop is a handful of multiplies:
+        da_o = dh * p_o                  p_o = tanh(c) o (1 - o)
+        dc   = dh * p_c + dc_next        p_c = o (1 - tanh(c)^2)
+        da_rest = dc * p_rest            the gates driven by dc ([i, g] or [f, i, g])
+        dc_next = dc * f                 f = 1 - i (cifg) or sigmoid(a_f)
+    """
+    a, hbuf, cbuf, tc, _, G = cache
+    H = tc.shape[2]
+    o = a[..., :H]
+    p_o = o * (1 - o)
+    p_o *= tc
+    p_c = tc * tc
+    np.subtract(1, p_c, out=p_c)
+    p_c *= o
+    T, B, _ = a.shape
+    p_rest = np.empty((T, B, G - 1, H), a.dtype)
+    g = a[..., (G - 1) * H:]
+    i = a[..., (G - 2) * H:(G - 1) * H]
+    c_prev = cbuf[:-1]
+    di = np.subtract(g, c_prev) if G == 3 else g.copy()   # dc/di
+    di *= i
+    di *= 1 - i
+    p_rest[:, :, G - 3] = di
+    np.multiply(g, g, out=p_rest[:, :, G - 2])
+    np.subtract(1, p_rest[:, :, G - 2], out=p_rest[:, :, G - 2])
+    p_rest[:, :, G - 2] *= i
+    if G == 4:
+        f = a[..., H:2 * H]
+        np.multiply(c_prev, f * (1 - f), out=p_rest[:, :, 0])
+    else:
+        f = 1 - i
+    return p_o, p_c, p_rest, f
+
+
+def layer_backward(dhs, dhT, dcT, cache):
+    """Backward through one layer's window.
+
+    dhs: (T, B, H) gradient of the loss w.r.t. the outputs hs (overwritten).
+    dhT, dcT: (B, H) gradient flowing into the final state (zeros if the state is dropped).
+    Returns da (T, B, G*H) = d loss / d pre-activations (also the gradient of xw and of the
+    bias rows), dWh (H, G*H), dh0 and dc0 (B, H).
+    """
+    a, hbuf, _, _, Wh, G = cache
+    T, B, H = dhs.shape
+    p_o, p_c, p_rest, f = _backward_factors(cache)
+    da = np.empty_like(a)
+    dh_next, dc_next = dhT.copy(), dcT.copy()
+    dc = np.empty((B, H), a.dtype)
+    for t in range(T - 1, -1, -1):
+        dh = dhs[t]
+        dh += dh_next
+        np.multiply(dh, p_o[t], out=da[t, :, :H])
+        np.multiply(dh, p_c[t], out=dc)
+        dc += dc_next
+        np.multiply(dc[:, None, :], p_rest[t], out=da[t, :, H:].reshape(B, G - 1, H))
+        np.multiply(dc, f[t], out=dc_next)
+        np.matmul(da[t], Wh.T, out=dh_next)
+    # Weight gradient of the whole window as one GEMM: sum_t h_{t-1}^T da_t.
+    dWh = hbuf[:-1].reshape(T * B, H).T @ da.reshape(T * B, G * H)
+    return da, dWh, dh_next, dc_next

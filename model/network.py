@@ -1,0 +1,182 @@
+"""The multi-layer CIFG-LSTM classifier: feature vectors (or character ids) in, posteriors out.
+
+Parameters live in one flat array (`net.flat`); `net.params` maps names to views of it, so the
+optimizer and the checkpoint see one vector while the maths sees matrices:
+
+    W{l}  (D_l + H, G*H)   rows [:D_l] are W_x, rows [D_l:] are W_h (one fused matrix per layer)
+    b{l}  (G*H,)
+    Wy    (H, K), by (K,)  the softmax read-out
+
+Layer l's input is the input feature vector (l = 0) or layer l-1's output after dropout.
+Integer inputs of shape (T, B) are character ids: x_t W_x for a one-hot x_t is row x_t of W_x,
+so layer 0 gathers rows instead of multiplying by a one-hot matrix.
+"""
+import numpy as np
+
+from .cell import GATE_ORDER, layer_backward, layer_forward, num_gates
+from .layers import dropout_mask, softmax, softmax_cross_entropy, softmax_cross_entropy_backward
+
+FORGET_BIAS = 1.0  # start remembering: f = sigmoid(1) ~ 0.73 (cifg: input-gate bias -1)
+
+
+class CIFGLSTM:
+    """Unidirectional multi-layer LSTM with coupled input and forget gates (f = 1 - i)."""
+
+    def __init__(self, input_size, hidden_size, num_layers, output_size, seed=0,
+                 dtype=np.float32, cell="cifg", dropout=0.0):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers), ("output_size", output_size)):
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.D, self.H, self.L, self.K = int(input_size), int(hidden_size), int(num_layers), int(output_size)
+        self.G, self.cell, self.dropout = num_gates(cell), cell, float(dropout)
+        self.dtype = np.dtype(dtype)
+        self.layout = self._layout()
+        self.flat = np.zeros(sum(int(np.prod(s)) for _, s in self.layout), self.dtype)
+        self.params = self.views(self.flat)
+        self._init(np.random.default_rng(seed))
+
+    def config(self):
+        """Constructor arguments (without seed), enough to rebuild the same architecture."""
+        return dict(input_size=self.D, hidden_size=self.H, num_layers=self.L, output_size=self.K,
+                    dtype=self.dtype.name, cell=self.cell, dropout=self.dropout)
+
+    def _layout(self):
+        shapes, d = [], self.D
+        for l in range(self.L):
+            shapes += [(f"W{l}", (d + self.H, self.G * self.H)), (f"b{l}", (self.G * self.H,))]
+            d = self.H
+        return shapes + [("Wy", (self.H, self.K)), ("by", (self.K,))]
+
+    def views(self, flat):
+        """Name -> view of a flat vector laid out like the parameters (used for gradients too)."""
+        out, pos = {}, 0
+        for name, shape in self.layout:
+            n = int(np.prod(shape))
+            out[name] = flat[pos:pos + n].reshape(shape)
+            pos += n
+        return out
+
+    def _init(self, rng):
+        k = 1.0 / np.sqrt(self.H)
+        for name, arr in self.params.items():
+            if name.startswith("W"):
+                arr[...] = rng.uniform(-k, k, arr.shape)
+        gate = "f" if self.cell == "lstm" else "i"
+        sign = 1.0 if gate == "f" else -1.0
+        j = GATE_ORDER[self.cell].index(gate)
+        for l in range(self.L):
+            self.params[f"b{l}"][j * self.H:(j + 1) * self.H] = sign * FORGET_BIAS
+
+    @property
+    def num_params(self):
+        return int(self.flat.size)
+
+    def zero_state(self, batch):
+        """All-zero (h, c), each (L, B, H)."""
+        z = np.zeros((self.L, batch, self.H), self.dtype)
+        return z, z.copy()
+
+    # ---- forward / backward -------------------------------------------------------------
+
+    def _input_projection(self, l, inp, is_ids):
+        W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+        Wx = W[:W.shape[0] - self.H]
+        if is_ids:
+            xw = np.take(Wx, inp, axis=0)                          # (T, B, G*H) row gather
+        else:
+            T, B, D = inp.shape
+            xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)    # one GEMM for the window
+        xw += b
+        return xw
+
+    def forward(self, x, state=None, rng=None):
+        """Logits (T*B, K) for a window, the final state, and the cache for `backward`.
+
+        `rng` switches dropout on (training); without it the network is deterministic.
+        """
+        is_ids, x = self._check_input(x)
+        T, B = x.shape[:2]
+        h0, c0 = self.zero_state(B) if state is None else state
+        inp, caches, hT, cT = x, [], np.empty_like(h0), np.empty_like(c0)
+        for l in range(self.L):
+            xw = self._input_projection(l, inp, is_ids and l == 0)
+            hs, cache = layer_forward(xw, h0[l], c0[l], self.params[f"W{l}"][-self.H:], self.cell)
+            hT[l], cT[l] = hs[-1], cache[2][-1]
+            mask = dropout_mask(rng, hs.shape, self.dropout, self.dtype) if rng is not None else None
+            caches.append((inp, mask, cache))
+            inp = hs * mask if mask is not None else hs
+        top = inp.reshape(T * B, self.H)
+        logits = top @ self.params["Wy"]
+        logits += self.params["by"]
+        return logits, (hT, cT), (caches, top, is_ids, (T, B))
+
+    def backward(self, dlogits, cache):
+        """Gradients of all parameters (flat vector, layout of `self.flat`) from d loss / d logits.
+
+        Truncated BPTT: no gradient flows into the carried-in state.
+        """
+        caches, top, is_ids, (T, B) = cache
+        gflat = np.empty_like(self.flat)
+        g = self.views(gflat)
+        np.matmul(top.T, dlogits, out=g["Wy"])
+        g["by"][...] = dlogits.sum(axis=0)
+        dtop = (dlogits @ self.params["Wy"].T).reshape(T, B, self.H)
+        zeros = np.zeros((B, self.H), self.dtype)
+        for l in range(self.L - 1, -1, -1):
+            inp, mask, lcache = caches[l]
+            if mask is not None:
+                dtop *= mask
+            da, dWh, _, _ = layer_backward(dtop, zeros, zeros, lcache)
+            d_in = self.params[f"W{l}"].shape[0] - self.H
+            g[f"W{l}"][d_in:] = dWh
+            da2 = da.reshape(T * B, self.G * self.H)
+            g[f"b{l}"][...] = da2.sum(axis=0)
+            if is_ids and l == 0:
+                g["W0"][:d_in] = 0
+                np.add.at(g["W0"][:d_in], inp.reshape(-1), da2)     # scatter-add of the gather
+            else:
+                np.matmul(inp.reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
+                if l > 0:
+                    dtop = (da2 @ self.params[f"W{l}"][:d_in].T).reshape(T, B, d_in)
+        return gflat
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer):
+            if x.ndim != 2:
+                raise ValueError(f"character ids must have shape (T, B), got {x.shape}")
+            if x.size and (x.min() < 0 or x.max() >= self.D):
+                raise ValueError(f"character ids must be in [0, {self.D}), got [{x.min()}, {x.max()}]")
+            return True, x
+        if x.ndim != 3 or x.shape[2] != self.D:
+            raise ValueError(f"features must have shape (T, B, {self.D}), got {x.shape}")
+        return False, x.astype(self.dtype, copy=False)
+
+    # ---- public API -----------------------------------------------------------------------
+
+    def posterior(self, x, state=None):
+        """Posteriors over the K classes.
+
+        x: (T, B, D) feature vectors, (T, B) character ids, or one (D,) vector.
+        Returns (probs, state): probs (T, B, K) (or (K,) for one vector), rows sum to 1.
+        """
+        single = np.ndim(x) == 1 and not np.issubdtype(np.asarray(x).dtype, np.integer)
+        xs = np.asarray(x)[None, None, :] if single else x
+        logits, state, _ = self.forward(xs, state)
+        probs = softmax(logits)
+        return (probs[0] if single else probs.reshape(*np.shape(xs)[:2], self.K)), state
+
+    def loss_and_grads(self, x, targets, state=None, rng=None):
+        """Mean cross-entropy (nats) over all T*B positions, gradients by name, final state."""
+        loss, gflat, state, _ = self.loss_grad_flat(x, targets, state, rng)
+        return loss, self.views(gflat), state
+
+    def loss_grad_flat(self, x, targets, state=None, rng=None):
+        """As `loss_and_grads`, with the gradient as one flat vector and the posteriors."""
+        logits, state, cache = self.forward(x, state, rng)
+        loss, ce_cache = softmax_cross_entropy(logits, np.asarray(targets).reshape(-1))
+        gflat = self.backward(softmax_cross_entropy_backward(ce_cache), cache)
+        return loss, gflat, state, ce_cache[0]

@@ -1,0 +1,140 @@
+"""Truncated-BPTT training on a token stream, with complete and exactly resumable state.
+
+The training stream is cut into B lanes (contiguous segments); step k feeds every lane's next
+T characters and carries each lane's (h, c) into the next step, so the model sees long context
+while gradients are truncated at T. Each epoch starts the lanes at a different, seeded offset
+(the stream is read as a ring), so windows do not always begin at the same characters.
+
+Everything the next step depends on — parameters, optimizer state, step, RNG state, data
+cursor, carried state, training seconds — is in `state_dict()`, which is why loading it and
+continuing is bitwise identical to never having stopped.
+"""
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .optim import clip_global_norm, learning_rate, make_optimizer
+
+
+class DivergenceError(RuntimeError):
+    """The loss or the gradient became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    batch_size: int = 64
+    seq_len: int = 100
+    steps: int = 1000
+    time_budget_s: float = 0.0        # > 0: stop (and schedule the LR) by training seconds
+    learning_rate: float = 2e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    clip_norm: float = 5.0
+    warmup_steps: int = 0
+    decay: str = "cosine"
+    min_lr_ratio: float = 0.1
+    seed: int = 0
+
+
+class Lanes:
+    """B lanes over a token stream; `window(epoch, pos)` gives inputs and targets (T, B)."""
+
+    def __init__(self, stream, batch, seq_len, seed):
+        self.stream = np.asarray(stream)
+        self.B, self.T, self.seed = batch, seq_len, seed
+        self.lane_len = (len(self.stream) - 1) // batch
+        if self.lane_len < seq_len + 1:
+            raise ValueError(f"the training stream ({len(self.stream)} chars) is too short for "
+                             f"{batch} lanes of {seq_len + 1} chars; lower batch_size or seq_len")
+        self.windows_per_epoch = (self.lane_len - 1) // seq_len
+        self._epoch, self._grid = None, None
+
+    def _lanes_for(self, epoch):
+        if epoch != self._epoch:
+            n = len(self.stream)
+            offset = 0 if epoch == 0 else int(np.random.default_rng([self.seed, epoch]).integers(n))
+            starts = offset + np.arange(self.B) * self.lane_len
+            idx = (starts[:, None] + np.arange(self.lane_len + 1)[None, :]) % n
+            self._grid, self._epoch = self.stream[idx], epoch     # (B, lane_len + 1)
+        return self._grid
+
+    def window(self, epoch, pos):
+        grid = self._lanes_for(epoch)
+        a = pos * self.T
+        chunk = grid[:, a:a + self.T + 1].T.astype(np.int64)    # (T + 1, B)
+        return chunk[:-1], chunk[1:]
+
+
+class Trainer:
+    """Owns one training run: network, optimizer, RNG, data cursor and carried state."""
+
+    def __init__(self, net, stream, settings: TrainSettings):
+        self.net, self.cfg = net, settings
+        self.lanes = Lanes(stream, settings.batch_size, settings.seq_len, settings.seed)
+        decay_mask = np.zeros_like(net.flat)
+        for name, view in net.views(decay_mask).items():
+            view[...] = 1.0 if name.startswith("W") else 0.0
+        self.opt = make_optimizer(settings.optimizer, net.flat.size, net.dtype,
+                                  weight_decay=settings.weight_decay, decay_mask=decay_mask,
+                                  **({"momentum": settings.momentum} if settings.optimizer == "sgd" else {}))
+        self.rng = np.random.default_rng([settings.seed, 1])
+        self.step, self.epoch, self.pos, self.seconds = 0, 0, 0, 0.0
+        self.state = net.zero_state(settings.batch_size)
+
+    def progress(self):
+        """Fraction of the run done: by training seconds under a time budget, else by steps."""
+        if self.cfg.time_budget_s > 0:
+            return min(1.0, self.seconds / self.cfg.time_budget_s)
+        return min(1.0, self.step / max(self.cfg.steps, 1))
+
+    def done(self):
+        return self.progress() >= 1.0
+
+    def train_step(self):
+        """One optimizer update on the next window of every lane; returns its statistics."""
+        t0 = time.perf_counter()
+        x, y = self.lanes.window(self.epoch, self.pos)
+        rng = self.rng if self.net.dropout > 0 else None
+        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+        norm = clip_global_norm(grad, self.cfg.clip_norm)
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            raise DivergenceError(f"loss became {loss} (gradient norm {norm}) at step {self.step + 1}; "
+                                  "lower train.learning_rate or train.clip_norm")
+        self.step += 1
+        lr = learning_rate(self.cfg.learning_rate, self.step, self.progress(), self.cfg.warmup_steps,
+                           self.cfg.decay, self.cfg.min_lr_ratio)
+        self.opt.step(self.net.flat, grad, lr)
+        self._advance()
+        self.seconds += time.perf_counter() - t0
+        return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
+                "accuracy": float((probs.argmax(axis=1) == y.reshape(-1)).mean()),
+                "mean_max_posterior": float(probs.max(axis=1).mean()),
+                "chars": int(y.size), "epoch": self.epoch}
+
+    def _advance(self):
+        self.pos += 1
+        if self.pos >= self.lanes.windows_per_epoch:   # new epoch: new lanes, fresh state
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.state = self.net.zero_state(self.cfg.batch_size)
+
+    def state_dict(self):
+        """(arrays, meta) holding everything needed to continue exactly."""
+        arrays = {"params": self.net.flat, "state.h": self.state[0], "state.c": self.state[1]}
+        opt = self.opt.state_dict()
+        arrays.update({k: v for k, v in opt.items() if isinstance(v, np.ndarray)})
+        meta = {"step": self.step, "epoch": self.epoch, "pos": self.pos, "seconds": self.seconds,
+                "opt_t": opt["t"], "rng": self.rng.bit_generator.state,
+                "model": self.net.config(), "train": asdict(self.cfg)}
+        return arrays, meta
+
+    def load_state_dict(self, arrays, meta):
+        if arrays["params"].shape != self.net.flat.shape:
+            raise ValueError("checkpoint parameters do not match this model's size")
+        self.net.flat[...] = arrays["params"]
+        self.state = (arrays["state.h"].copy(), arrays["state.c"].copy())
+        self.opt.load_state_dict({"t": meta["opt_t"], **arrays})
+        self.rng.bit_generator.state = meta["rng"]
+        self.step, self.epoch, self.pos = meta["step"], meta["epoch"], meta["pos"]
+        self.seconds = meta["seconds"]
