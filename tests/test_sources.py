@@ -144,7 +144,7 @@ def server(tmp_path, monkeypatch):
     (tmp_path / "www").mkdir()
     handler = functools.partial(QuietHandler, directory=str(tmp_path / "www"))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

@@ -1,0 +1,232 @@
+"""Parquet sequence shards: the encoded corpus split into train and validation.
+
+The corpus is split by characters: the first ``1 - val_fraction`` of them go to
+``train``, the rest to ``val`` (the usual first 90% / last 10%). Each split's
+token stream is cut into consecutive rows of `seq_len` tokens (the last row may
+be shorter) stored in ``<split>-00000.parquet``, ``<split>-00001.parquet``...
+Columns: ``row`` (int64, index of the row within its split) and ``tokens``
+(binary: uint8 ids, or little-endian uint16 ids when the vocabulary has more
+than 256 characters). Concatenating the rows in order gives back the exact split
+stream, which is what lets training carry hidden state from one window to the
+next. Schema metadata records the vocabulary fingerprint, the split, its char
+offsets in the corpus, `seq_len`, the token dtype and the split's token count.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stages.atomic import atomic_path
+from stages.errors import UserError
+from stages.vocab import Vocab
+
+_READ_CHARS = 1 << 20
+_FIELDS = [("row", pa.int64()), ("tokens", pa.binary())]
+_REQUIRED_META = ("vocab_fingerprint", "vocab_size", "split", "split_tokens", "seq_len", "token_dtype", "shard_count", "shard_index")
+
+
+def shard_name(split: str, index: int) -> str:
+    """File name of shard `index` of `split`."""
+    return f"{split}-{index:05d}.parquet"
+
+
+def encode_shards(
+    corpus_path: str | os.PathLike, vocab: Vocab, out_dir: str | os.PathLike, *, seq_len: int,
+    val_fraction: float = 0.1, rows_per_group: int = 1024, rows_per_shard: int = 65536,
+    total_chars: int | None = None,
+) -> dict:
+    """Encode the corpus into train/val Parquet shards in `out_dir`, streaming.
+
+    `total_chars` (e.g. the sum of the vocabulary counts) saves a counting pass.
+    Returns ``{"train": {"files", "tokens", "rows"}, "val": {...},
+    "vocab_fingerprint", "seq_len"}`` with file names relative to `out_dir`.
+    """
+    _check_layout(seq_len, val_fraction, rows_per_group, rows_per_shard)
+    total = _count_chars(corpus_path) if total_chars is None else total_chars
+    n_train = int(total * (1 - val_fraction))
+    if n_train < seq_len + 1:
+        raise UserError(f"the corpus train split has {n_train} characters, fewer than seq_len + 1 = {seq_len + 1}: use a longer corpus or a smaller seq_len")
+    if total - n_train < 2:  # one character holds no (input, target) pair: nothing to evaluate
+        raise UserError(f"the validation split of the {total}-character corpus is empty ({total - n_train} characters): raise val_fraction or use a longer corpus")
+    result: dict = {"vocab_fingerprint": vocab.fingerprint, "seq_len": seq_len}
+    with _open_corpus(corpus_path) as fh:
+        reader = _TokenReader(fh, vocab, str(corpus_path))
+        for split, start, end in (("train", 0, n_train), ("val", n_train, total)):
+            meta = {"vocab_fingerprint": vocab.fingerprint, "vocab_size": vocab.size, "split": split,
+                    "split_start": start, "split_end": end, "seq_len": seq_len,
+                    "token_dtype": vocab.token_dtype.str, "split_tokens": end - start}
+            result[split] = _write_split(reader, Path(out_dir), meta, rows_per_group, rows_per_shard)
+        if len(reader.read(1)):
+            raise _corpus_changed(corpus_path, "is longer than the character count")
+    return result
+
+
+def _check_layout(seq_len: int, val_fraction: float, rows_per_group: int, rows_per_shard: int) -> None:
+    for name, value in (("seq_len", seq_len), ("rows_per_group", rows_per_group), ("rows_per_shard", rows_per_shard)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{name} must be a positive integer, not {value!r}: fix it in the config")
+    if not 0 < val_fraction < 1:
+        raise UserError(f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction!r}: fix it in the config")
+    if rows_per_group * seq_len * 2 >= 1 << 31:
+        raise UserError(f"rows_per_group * seq_len = {rows_per_group * seq_len} is too large for one row group: lower rows_per_group")
+
+
+def _open_corpus(path: str | os.PathLike):
+    try:
+        return open(path, encoding="utf-8", newline="")  # no newline translation: offsets stay exact
+    except FileNotFoundError:
+        raise UserError(f"corpus {path} is missing: rerun the download stage") from None
+
+
+def _count_chars(path: str | os.PathLike) -> int:
+    total = 0
+    with _open_corpus(path) as fh:
+        while chunk := _read_text(fh, path):
+            total += len(chunk)
+    return total
+
+
+def _read_text(fh, path: str | os.PathLike, size: int = _READ_CHARS) -> str:
+    try:
+        return fh.read(size)
+    except UnicodeDecodeError:
+        raise UserError(f"corpus {path} is not valid UTF-8: delete it and rerun the download stage") from None
+
+
+def _corpus_changed(path: str | os.PathLike, what: str) -> UserError:
+    return UserError(f"corpus {path} {what} given for it: it changed during encoding or the count is stale; rerun EncodeShards")
+
+
+class _TokenReader:
+    """Hands out the corpus as token ids, exactly `n` at a time, from a text stream."""
+
+    def __init__(self, fh, vocab: Vocab, label: str):
+        self.fh, self.vocab, self.label = fh, vocab, label
+        self.pending = np.empty(0, dtype=vocab.token_dtype)
+
+    def read(self, n: int) -> np.ndarray:
+        """Return the next `n` ids (fewer only at the end of the corpus)."""
+        parts, have = [self.pending], len(self.pending)
+        while have < n and (text := _read_text(self.fh, self.label, max(_READ_CHARS, n - have))):
+            ids = self.vocab.encode(text, unknown="skip")
+            if len(ids) != len(text):
+                raise UserError(
+                    f"corpus {self.label} has characters missing from vocabulary {self.vocab.fingerprint[:12]}: "
+                    "delete the vocabulary folder and rerun so it is rebuilt from this corpus"
+                )
+            parts.append(ids)
+            have += len(ids)
+        data = np.concatenate(parts)
+        self.pending = data[n:]
+        return data[:n]
+
+
+def _write_split(reader: _TokenReader, out_dir: Path, meta: dict, rows_per_group: int, rows_per_shard: int) -> dict:
+    seq_len, tokens = meta["seq_len"], meta["split_tokens"]
+    rows = -(-tokens // seq_len)
+    shard_count = -(-rows // rows_per_shard)
+    files = []
+    for index in range(shard_count):
+        first_row = index * rows_per_shard
+        shard_meta = {**meta, "split_rows": rows, "shard_index": index, "shard_count": shard_count,
+                      "first_row": first_row, "shard_rows": min(rows_per_shard, rows - first_row)}
+        files.append(shard_name(meta["split"], index))
+        _write_shard(reader, out_dir / files[-1], shard_meta, rows_per_group)
+    return {"files": files, "tokens": tokens, "rows": rows}
+
+
+def _write_shard(reader: _TokenReader, path: Path, meta: dict, rows_per_group: int) -> None:
+    seq_len, first_row = meta["seq_len"], meta["first_row"]
+    schema = pa.schema(_FIELDS, metadata={k.encode(): str(v).encode() for k, v in meta.items()})
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for group_start in range(first_row, first_row + meta["shard_rows"], rows_per_group):
+            rows = min(rows_per_group, first_row + meta["shard_rows"] - group_start)
+            want = min(rows * seq_len, meta["split_tokens"] - group_start * seq_len)
+            ids = reader.read(want)
+            if len(ids) != want:
+                raise _corpus_changed(reader.label, "is shorter than the character count")
+            writer.write_table(_rows_table(ids, group_start, seq_len, schema), row_group_size=rows)
+
+
+def _rows_table(ids: np.ndarray, first_row: int, seq_len: int, schema: pa.Schema) -> pa.Table:
+    # Build the binary column straight from one buffer plus offsets: no per-row Python objects.
+    rows = -(-len(ids) // seq_len)
+    offsets = np.minimum(np.arange(rows + 1, dtype=np.int64) * seq_len, len(ids)) * ids.itemsize
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(np.ascontiguousarray(ids))]
+    tokens = pa.Array.from_buffers(pa.binary(), rows, buffers)
+    row_ids = pa.array(np.arange(first_row, first_row + rows, dtype=np.int64))
+    return pa.Table.from_arrays([row_ids, tokens], schema=schema)
+
+
+def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
+    """Return the whole token stream of `split` ("train" or "val") from its shards.
+
+    Checks every shard's metadata and row sequence; a missing, damaged or
+    mismatched shard raises UserError naming the file.
+    """
+    out_dir = Path(out_dir)
+    first = out_dir / shard_name(split, 0)
+    if not first.is_file():
+        raise UserError(f"no {split} shards in {out_dir} ({first.name} is missing): rerun EncodeShards")
+    head = _shard_meta(first)
+    if expect_vocab_fingerprint and head["vocab_fingerprint"] != expect_vocab_fingerprint:
+        raise UserError(
+            f"shards in {out_dir} were encoded with vocabulary {head['vocab_fingerprint'][:12]}, not "
+            f"{expect_vocab_fingerprint[:12]}: delete {out_dir} and rerun EncodeShards"
+        )
+    out = np.empty(int(head["split_tokens"]), dtype=np.dtype(head["token_dtype"]))
+    pos = 0
+    for index in range(int(head["shard_count"])):
+        pos = _read_shard(out_dir / shard_name(split, index), head, index, out, pos)
+    if pos != len(out) or (len(out) and out.max() >= int(head["vocab_size"])):
+        raise _damaged(out_dir / shard_name(split, 0), "shards do not add up to the split")
+    return out
+
+
+def _shard_meta(path: Path) -> dict[str, str]:
+    try:
+        raw = pq.read_schema(path).metadata or {}
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _damaged(path, exc) from None
+    missing = [key for key in _REQUIRED_META if key not in meta]
+    if missing:
+        raise _damaged(path, f"metadata lacks {', '.join(missing)}")
+    return meta
+
+
+def _read_shard(path: Path, head: dict[str, str], index: int, out: np.ndarray, pos: int) -> int:
+    meta = _shard_meta(path)
+    same = ("vocab_fingerprint", "split", "split_tokens", "seq_len", "token_dtype", "shard_count")
+    if any(meta.get(k) != head[k] for k in same) or meta.get("shard_index") != str(index):
+        raise _damaged(path, "its metadata does not match the first shard of the split")
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(columns=["row", "tokens"]):
+            pos = _copy_batch(path, batch, out, pos, int(head["seq_len"]))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _damaged(path, exc) from None
+    return pos
+
+
+def _copy_batch(path: Path, batch: pa.RecordBatch, out: np.ndarray, pos: int, seq_len: int) -> int:
+    rows, tokens = batch.column(0), batch.column(1)
+    first = pos // seq_len
+    expected_rows = np.arange(first, first + len(rows))
+    expected_bytes = np.clip(len(out) - expected_rows * seq_len, 0, seq_len) * out.itemsize
+    offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int32)[tokens.offset : tokens.offset + len(tokens) + 1]
+    if (rows.null_count or tokens.null_count or not np.array_equal(rows.to_numpy(), expected_rows)
+            or not np.array_equal(np.diff(offsets), expected_bytes) or not expected_bytes.all()):
+        raise _damaged(path, f"rows from {first} are out of sequence or have the wrong length")
+    data = np.frombuffer(tokens.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    out.view(np.uint8)[pos * out.itemsize : pos * out.itemsize + len(data)] = data
+    return pos + len(data) // out.itemsize
+
+
+def _damaged(path: Path, reason: object) -> UserError:
+    text = " ".join(str(reason).split()) or type(reason).__name__
+    return UserError(f"shard {path} is damaged or unreadable ({text}): delete {path.parent} and rerun EncodeShards")
