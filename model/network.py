@@ -19,6 +19,18 @@ from .layers import dropout_mask, softmax, softmax_cross_entropy, softmax_cross_
 FORGET_BIAS = 1.0  # start remembering: f = sigmoid(1) ~ 0.73 (cifg: input-gate bias -1)
 
 
+def _one_hot_t(ids, depth, dtype):
+    """(depth, N) one-hot columns: the adjoint of the row gather, applied as one GEMM.
+
+    Scatter-adding T*B gradient rows into V embedding rows with np.add.at or a sort+reduceat
+    is 3-4x slower than this (V x T*B) @ (T*B x G*H) product (benchmarks/README.md); the
+    forward pass still gathers rows, it never multiplies by a one-hot matrix.
+    """
+    oh = np.zeros((depth, ids.size), dtype)
+    oh[ids, np.arange(ids.size)] = 1
+    return oh
+
+
 class CIFGLSTM:
     """Unidirectional multi-layer LSTM with coupled input and forget gates (f = 1 - i)."""
 
@@ -135,8 +147,7 @@ class CIFGLSTM:
             da2 = da.reshape(T * B, self.G * self.H)
             g[f"b{l}"][...] = da2.sum(axis=0)
             if is_ids and l == 0:
-                g["W0"][:d_in] = 0
-                np.add.at(g["W0"][:d_in], inp.reshape(-1), da2)     # scatter-add of the gather
+                np.matmul(_one_hot_t(inp.reshape(-1), d_in, self.dtype), da2, out=g["W0"][:d_in])
             else:
                 np.matmul(inp.reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
                 if l > 0:
