@@ -95,8 +95,9 @@ def _speech(speaker: str | None, lines: list[str]) -> str:
 
 def _decode_utf8(chunks: Iterable[bytes], label: str) -> Iterator[str]:
     """Decode UTF-8 byte chunks (a leading BOM is dropped), turning CRLF into LF."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    consumed, held_cr = 0, ""
+    # Plain utf-8 rather than utf-8-sig, whose error positions skip the BOM.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed, held_cr, started = 0, "", False
     for chunk in itertools.chain(chunks, [None]):  # None: flush the decoder
         data = chunk or b""
         if b"\0" in data:
@@ -107,6 +108,8 @@ def _decode_utf8(chunks: Iterable[bytes], label: str) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             raise _not_utf8(label, consumed - pending + exc.start) from None
         consumed += len(data)
+        if text and not started:
+            started, text = True, text.removeprefix("\ufeff")
         # A CR at a chunk end may pair with an LF at the start of the next chunk.
         held_cr = "\r" if text.endswith("\r") and chunk is not None else ""
         yield text[: len(text) - len(held_cr)].replace("\r\n", "\n")

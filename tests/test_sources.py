@@ -121,8 +121,12 @@ def test_corpus_identity_of_url_and_bundled():
     assert corpus_identity(bundled) == corpus_identity(bundled) != corpus_identity(url)
 
 
-@pytest.mark.parametrize("data, offset", [(b"good\xffbad", 4), (b"text\x00", 4)])
-def test_non_utf8_file_names_file_and_offset(tmp_path, data, offset):
+@pytest.mark.parametrize("data, offset", [
+    (b"good\xffbad", 4), (b"text\x00", 4), (b"\xef\xbb\xbfab\xff", 5), (b"abcd\xe2\x82x", 4),
+])
+@pytest.mark.parametrize("chunk_bytes", [2, 1 << 20])
+def test_non_utf8_file_names_file_and_offset(tmp_path, monkeypatch, data, offset, chunk_bytes):
+    monkeypatch.setattr(sources, "_CHUNK_BYTES", chunk_bytes)
     (tmp_path / "bad.txt").write_bytes(data)
     with pytest.raises(UserError, match=rf"bad\.txt.*offset {offset}.*UTF-8") as err:
         fetch_corpus([{"kind": "file", "path": str(tmp_path / "bad.txt")}], tmp_path / "c.txt")
