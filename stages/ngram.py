@@ -49,6 +49,19 @@ def modified_kn_discounts(counts: np.ndarray) -> np.ndarray:
     return np.clip(d, 0.0, [1.0, 2.0, 3.0])
 
 
+def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of `keys` and how often each occurs.
+
+    Same result as np.unique(keys, return_counts=True), which is several
+    times slower on millions of int64 keys in recent NumPy releases.
+    """
+    ordered = np.sort(keys)
+    is_start = np.ones(len(ordered), dtype=bool)
+    is_start[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(is_start)
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+
+
 def _tail(arr: np.ndarray, n: int) -> np.ndarray:
     """The last min(n, len) entries along the last axis (n may be 0)."""
     return arr[..., arr.shape[-1] - min(n, arr.shape[-1]):]
@@ -82,7 +95,8 @@ class _Level:
             empty = np.zeros(0)
             return cls(keys, empty, hist, empty, empty)
         # Keys are sorted, so each history's k-grams form one contiguous run.
-        hist_keys, starts = np.unique(hist, return_index=True)
+        hist_keys, run_lengths = unique_counts(hist)
+        starts = np.cumsum(run_lengths) - run_lengths
         return cls(keys, np.maximum(counts - d, 0.0), hist_keys,
                    np.add.reduceat(counts, starts), np.add.reduceat(d, starts))
 
@@ -143,15 +157,15 @@ class KneserNeyLM:
             if k > 1:
                 keys = keys[:-1] * v + ids[k - 1:]
             if k == self.order:
-                top = np.unique(keys, return_counts=True)
+                top = unique_counts(keys)
             else:
-                distinct.append(np.unique(keys))
+                distinct.append(unique_counts(keys)[0])
         distinct.append(top[0])
         levels = []
         for k in range(1, self.order):
             # Continuation count: how many distinct chars precede the k-gram.
             suffixes = distinct[k] % (v ** k)
-            levels.append(_Level.from_counts(*np.unique(suffixes, return_counts=True), v))
+            levels.append(_Level.from_counts(*unique_counts(suffixes), v))
         levels.append(_Level.from_counts(top[0], top[1], v))
         self._levels = levels
         return self
