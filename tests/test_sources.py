@@ -5,6 +5,7 @@ import hashlib
 import http.server
 import socket
 import threading
+from importlib import metadata
 
 import pytest
 
@@ -163,7 +164,10 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         QuietHandler.requests += 1
-        super().do_GET()
+        if self.path.startswith("/flaky") and QuietHandler.requests < 3:
+            self.send_error(503)
+        else:
+            super().do_GET()
 
 
 def test_url_download_and_checksum(server, tmp_path):
@@ -185,6 +189,17 @@ def test_url_404_fails_without_retrying(server, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_url_server_errors_are_retried(server, tmp_path):
+    QuietHandler.requests = 0
+    (tmp_path / "www" / "flaky.txt").write_text("third time lucky\n")
+    fetch_corpus([{"kind": "url", "url": f"{server}/flaky.txt"}], tmp_path / "c.txt", retries=3)
+    assert (tmp_path / "c.txt").read_text() == "third time lucky\n"
+    assert QuietHandler.requests == 3
+    QuietHandler.requests = 0
+    with pytest.raises(UserError, match="HTTP 503"):
+        fetch_corpus([{"kind": "url", "url": f"{server}/flaky.txt"}], tmp_path / "d.txt", retries=1)
+
+
 def test_url_connection_refused_is_retried_then_user_error(tmp_path, monkeypatch):
     monkeypatch.setattr(sources.UrlSource, "retry_delay", 0.001)
     sleeps = []
@@ -195,6 +210,16 @@ def test_url_connection_refused_is_retried_then_user_error(tmp_path, monkeypatch
     with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:\d+/x\.txt \(.*refused"):
         fetch_corpus([{"kind": "url", "url": f"http://127.0.0.1:{port}/x.txt"}], tmp_path / "c.txt", retries=2)
     assert sleeps == [0.001, 0.002]
+
+
+def test_source_kinds_load_from_entry_points(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "SOURCE_KINDS", dict(sources.SOURCE_KINDS))
+    plugin = metadata.EntryPoint(name="plain", value="stages.sources:FileSource", group=sources.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(sources.metadata, "entry_points", lambda group: [plugin] if group == plugin.group else [])
+    (tmp_path / "a.txt").write_text("via plugin\n")
+    info = fetch_corpus([{"kind": "plain", "path": str(tmp_path / "a.txt")}], tmp_path / "c.txt")
+    assert (tmp_path / "c.txt").read_text() == "via plugin\n"
+    assert info["sources"][0]["kind"] == "plain" and isinstance(sources.SOURCE_KINDS["plain"], sources.FileSource)
 
 
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
