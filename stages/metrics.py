@@ -61,6 +61,7 @@ METRICS: dict[str, Metric] = {}
 def register_metric(name: str) -> Callable[[Metric], Metric]:
     """Decorator adding `fn(samples, ctx) -> float` to METRICS under `name`."""
     def add(fn: Metric) -> Metric:
+        """Store `fn`; a second, different function under one name is a clash."""
         if name in METRICS and METRICS[name] is not fn:
             raise UserError(f"metric name {name!r} is registered twice; rename one of them")
         METRICS[name] = fn
@@ -74,6 +75,7 @@ def _joined(samples: list[str]) -> str:
 
 
 def _sample_lines(samples: list[str]) -> list[str]:
+    """Every line of every sample (the BLEU candidates)."""
     return [line for s in samples for line in s.split("\n")]
 
 
