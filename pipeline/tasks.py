@@ -1,0 +1,171 @@
+"""The six Luigi stages. Each: requires, output, run — run reads inputs, calls one function."""
+import json
+import logging
+from functools import lru_cache
+
+from stages.errors import UserError
+from stages.evaluate import evaluate_report
+from stages.sample import sample_texts
+from stages.shards import encode_shards, read_stream
+from stages.sources import corpus_identity, fetch_corpus, match_files
+from stages.train import load_model, run_training
+from stages.vocab import Vocab, build_vocab, count_chars
+
+from .base import Stage, canonical, produces
+from .continuation import previous_run_checkpoint
+
+log = logging.getLogger("pipeline")
+
+
+@lru_cache(maxsize=32)
+def _identity(sources_json, stat_signature):
+    return corpus_identity(json.loads(sources_json))
+
+
+def _stat_signature(sources):
+    """Sizes and mtimes of local source files: the identity is recomputed when they change."""
+    sig = []
+    for s in sources:
+        if s["kind"] == "file":
+            try:
+                sig += [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in match_files(s["path"])]
+            except UserError:
+                sig.append((s["path"], None))
+    return tuple(sig)
+
+
+class Download(Stage):
+    """Gather the configured sources into one UTF-8 corpus file."""
+    KEYS = ("corpus.sources",)
+    VERSION = "1"
+
+    def identity(self):
+        sources = self.cfg.corpus.sources
+        return _identity(canonical(sources), _stat_signature(sources))
+
+    def output(self):
+        return self.marker()
+
+    @produces()
+    def run(self, folder):
+        c = self.cfg.corpus
+        return fetch_corpus(list(c.sources), folder / "corpus.txt", timeout=c.timeout_s, retries=c.retries)
+
+
+class BuildVocab(Stage):
+    """Character vocabulary of the whole corpus, in codepoint order."""
+    VERSION = "1"
+
+    def upstream(self):
+        return [Download(config=self.config)]
+
+    def requires(self):
+        return self.upstream()
+
+    def output(self):
+        return self.marker()
+
+    @produces()
+    def run(self, folder):
+        vocab = build_vocab(count_chars(self.input_folder(Download) / "corpus.txt"))
+        vocab.save(folder / "vocab.json")
+        return {"size": vocab.size, "fingerprint": vocab.fingerprint}
+
+
+class EncodeShards(Stage):
+    """Parquet shards of the train and validation token streams."""
+    KEYS = ("shards",)
+    VERSION = "1"
+
+    def upstream(self):
+        return [BuildVocab(config=self.config)]
+
+    def requires(self):
+        return self.upstream()
+
+    def output(self):
+        return self.marker()
+
+    @produces()
+    def run(self, folder):
+        s = self.cfg.shards
+        vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
+        return encode_shards(self.input_folder(Download) / "corpus.txt", vocab, folder,
+                             seq_len=s.seq_len, val_fraction=s.val_fraction,
+                             rows_per_group=s.rows_per_group, total_chars=sum(vocab.counts) or None)
+
+
+class Train(Stage):
+    """Train the CIFG-LSTM; resumes from its checkpoints after a crash or interruption."""
+    KEYS = ("model", "train", "shards.seq_len")
+    VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every")
+    VERSION = "1"
+    resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
+
+    def upstream(self):
+        return [EncodeShards(config=self.config)]
+
+    def requires(self):
+        return self.upstream()
+
+    def output(self):
+        return self.marker()
+
+    @produces(resumable=True)
+    def run(self, folder):
+        shards, vocab = self.input_folder(EncodeShards), Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
+        streams = [read_stream(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
+                   for split in ("train", "val")]
+        return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
+                            folder, log=log.info, report=self._report,
+                            continue_from=previous_run_checkpoint(self))
+
+    def _report(self, fraction, message):
+        self.set_progress_percentage(round(100 * fraction, 1))
+        self.set_status_message(message)
+
+
+class Sample(Stage):
+    """Generate sample texts from the best trained model."""
+    KEYS = ("sample", "vocab.unknown")
+    VERSION = "1"
+
+    def upstream(self):
+        return [Train(config=self.config)]
+
+    def requires(self):
+        return self.upstream()
+
+    def output(self):
+        return self.marker()
+
+    @produces()
+    def run(self, folder):
+        vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
+        net, _ = load_model(self.input_folder(Train) / "best.ckpt")
+        return sample_texts(net, vocab, self.cfg.sample, self.cfg.vocab.unknown, folder)
+
+
+class Evaluate(Stage):
+    """The quality report: held-out likelihood against baselines, sample metrics, pictures."""
+    KEYS = ("evaluate",)
+    VERSION = "1"
+
+    def upstream(self):
+        return [Sample(config=self.config)]
+
+    def requires(self):
+        return self.upstream()
+
+    def output(self):
+        return self.marker()
+
+    @produces()
+    def run(self, folder):
+        result = evaluate_report(self._inputs(), self.cfg, folder)
+        print(f"report: {folder / 'report.md'} and {folder / 'report.json'}")
+        return result
+
+    def _inputs(self):
+        names = (Download, BuildVocab, EncodeShards, Train, Sample)
+        return {cls.__name__: self.input_folder(cls) for cls in names}

@@ -1,0 +1,137 @@
+"""Evaluate stage: held-out likelihood against baselines, sample metrics in a band, pictures.
+
+Held-out likelihood on the whole validation split is the primary measure: every model (LSTM,
+Kneser-Ney n-gram, unigram, uniform) scores every validation character given everything
+before it, with the end of the training text as context, over the same vocabulary. The
+vocabulary covers the whole corpus, so characters never seen in training still get non-zero
+probability from every model; how many there were is reported.
+
+Sample metrics are computed for three texts of the same length: the model's samples, real
+held-out text (the reference band) and samples of the n-gram (the floor), at the configured
+temperature and at 1.0.
+"""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from model import evaluate_stream
+
+from .atomic import atomic_write_json, atomic_write_text
+from .metrics import MetricContext, compute_all
+from .ngram import KneserNeyLM
+from .sample import encode_prime, generate_texts
+from .shards import read_stream
+from .train import load_model
+from .vocab import Vocab
+
+WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
+
+
+def _loss(total_nats, count):
+    nats = total_nats / count
+    return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "perplexity": math.exp(nats)}
+
+
+def heldout(net, train_ids, val_ids, vocab_size, cfg):
+    """Per-model held-out loss dicts, the fitted n-gram and a verdict sentence."""
+    ctx = train_ids[-cfg.burn_in:] if cfg.burn_in else None
+    lstm = evaluate_stream(net, val_ids, context=ctx, lanes=cfg.lanes, burn_in=cfg.burn_in)
+    lstm["protocol"] = (f"state carried through the split in {cfg.lanes} lanes, each after "
+                        f"{cfg.burn_in} unscored characters")
+    windowed = evaluate_stream(net, val_ids, window=WINDOW)
+    windowed["protocol"] = f"independent {WINDOW}-character windows from a zero state"
+    lm = KneserNeyLM(cfg.ngram_order, vocab_size).fit(train_ids)
+    out = {"lstm": lstm, "lstm_window256": windowed,
+           "ngram": {**_loss(lm.stream_nll(val_ids, context=train_ids).sum(), len(val_ids)),
+                     "order": cfg.ngram_order},
+           "unigram": _loss(KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids).sum(),
+                            len(val_ids)),
+           "uniform": _loss(len(val_ids) * math.log(vocab_size), len(val_ids))}
+    gap = out["ngram"]["nats_per_char"] - lstm["nats_per_char"]
+    verdict = (f"The LSTM {'beats' if gap > 0 else 'does not beat'} the {cfg.ngram_order}-gram "
+               f"Kneser-Ney baseline: {lstm['nats_per_char']:.4f} vs "
+               f"{out['ngram']['nats_per_char']:.4f} nats/char ({gap:+.4f}).")
+    return out, lm, verdict
+
+
+def reference_texts(val_text, num, length):
+    """`num` evenly spaced chunks of real held-out text, each `length` characters."""
+    starts = np.linspace(0, max(len(val_text) - length, 0), num).astype(int)
+    return [val_text[s:s + length] for s in starts]
+
+
+def band(model_texts, val_text, lm, prime_ids, ctx, decode, length, seed, metric_names):
+    """Metrics of the model's texts, real text (reference) and n-gram samples (floor)."""
+    floor_ids = lm.sample(length, np.random.default_rng(seed), prime=prime_ids, num=len(model_texts))
+    texts = {"model": model_texts, "reference": reference_texts(val_text, len(model_texts), length),
+             "floor": [decode(row) for row in floor_ids]}
+    out = {}
+    for kind, t in texts.items():
+        values = compute_all(t, ctx)
+        out[kind] = {k: v for k, v in values.items() if metric_names is None or k in metric_names}
+    return out, texts
+
+
+def _meta(folder):
+    meta = json.loads(Path(folder, "meta.json").read_text())
+    return {"fingerprint": meta["fingerprint"], "config": meta["config"], "seconds": meta["seconds"]}
+
+
+def evaluate_report(inputs, cfg, folder):
+    """Compute the report from the upstream folders; write report.json/.md and PNGs to folder."""
+    vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
+    shards = inputs["EncodeShards"]
+    train_ids, val_ids = (read_stream(shards, s, expect_vocab_fingerprint=vocab.fingerprint).astype(np.int64)
+                          for s in ("train", "val"))
+    net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
+    held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
+    train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
+    ctx = MetricContext.build(train_text, val_text, lm, lambda s: vocab.encode(s, unknown="skip"))
+    s = cfg.sample
+    prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
+    model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
+    t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
+                              s.seed, cfg.vocab.unknown)
+    names = set(cfg.evaluate.metrics) if cfg.evaluate.metrics else None
+    samples, texts = band(model_texts, val_text, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
+    samples_t1, _ = band(t1_texts, val_text, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
+    train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
+    report = {
+        "heldout": held, "heldout_verdict": verdict,
+        "unseen_in_training": _unseen(train_ids, val_ids, vocab),
+        "samples": samples, "samples_t1": samples_t1,
+        "sampling": {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
+                     "strategy": s.strategy, "length": s.length, "num_samples": s.num_samples},
+        "sample_texts": model_texts, "reference_texts": texts["reference"], "floor_texts": texts["floor"],
+        "model": {"params": net.num_params, "steps": train_meta["steps"],
+                  "train_seconds": train_meta["train_seconds"], "chars_per_s": train_meta["chars_per_s"],
+                  "best_step": model_meta.get("step")},
+        "provenance": {name: _meta(path) for name, path in inputs.items()},
+    }
+    _write(report, Path(inputs["Train"], "metrics.jsonl"), folder)
+    return {"lstm_nats_per_char": held["lstm"]["nats_per_char"],
+            "ngram_nats_per_char": held["ngram"]["nats_per_char"]}
+
+
+def _unseen(train_ids, val_ids, vocab):
+    seen = np.bincount(train_ids, minlength=vocab.size) > 0
+    missing = ~seen[val_ids]
+    return {"chars": int(missing.sum()), "distinct": sorted({vocab.chars[i] for i in val_ids[missing]})}
+
+
+def _write(report, metrics_path, folder):
+    # Imported here: matplotlib takes a while to load and only this stage draws.
+    from .report_render import plot_learning_curve, plot_sample_metrics, render_markdown
+    rows = [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()]
+    baselines = {f"{report['heldout']['ngram']['order']}-gram Kneser-Ney": report["heldout"]["ngram"]["nats_per_char"],
+                 "unigram": report["heldout"]["unigram"]["nats_per_char"]}
+    images = {"learning_curve": "learning_curve.png", "samples": "samples.png", "samples_t1": "samples_t1.png"}
+    plot_learning_curve(rows, baselines, folder / images["learning_curve"])
+    plot_sample_metrics(report["samples"], folder / images["samples"],
+                        title=f"temperature {report['sampling']['temperature']}")
+    plot_sample_metrics(report["samples_t1"], folder / images["samples_t1"], title="temperature 1.0")
+    report["learning_curve"] = rows
+    atomic_write_json(folder / "report.json", report)
+    atomic_write_text(folder / "report.md", render_markdown(report, images))

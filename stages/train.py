@@ -1,0 +1,211 @@
+"""Train stage: fit the CIFG-LSTM on the training shards, resumably.
+
+Folder layout (`out_dir`):
+    checkpoints/step-00001200.ckpt   complete training state, newest two kept
+    metrics.jsonl                    one JSON line per evaluation point (the learning curve)
+    best.ckpt / last.ckpt            parameters + model config of the best-validation / final model
+A rerun after a crash or kill resumes from the newest checkpoint that verifies; a damaged one
+is reported and skipped. SIGINT/SIGTERM write a checkpoint before stopping.
+"""
+import json
+import os
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from model import CheckpointError, CIFGLSTM, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
+from model.sampling import generate
+
+from .errors import UserError
+
+KEEP_CHECKPOINTS = 2
+
+
+class Interrupted(UserError):
+    """Training was stopped by a signal after saving a checkpoint."""
+
+
+def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
+    net = CIFGLSTM(vocab_size, model_cfg.hidden_size, model_cfg.num_layers, vocab_size,
+                   seed=model_cfg.seed, dtype=np.dtype(model_cfg.dtype), cell=model_cfg.cell,
+                   dropout=model_cfg.dropout)
+    settings = TrainSettings(batch_size=train_cfg.batch_size, seq_len=seq_len,
+                             steps=train_cfg.steps, time_budget_s=train_cfg.time_budget_s,
+                             learning_rate=train_cfg.learning_rate, optimizer=train_cfg.optimizer,
+                             weight_decay=train_cfg.weight_decay, momentum=train_cfg.momentum,
+                             clip_norm=train_cfg.clip_norm, warmup_steps=train_cfg.warmup_steps,
+                             decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
+                             seed=train_cfg.seed)
+    try:
+        return Trainer(net, train_stream, settings)
+    except ValueError as e:
+        raise UserError(f"{e} (train.batch_size / shards.seq_len)") from None
+
+
+def checkpoints(out_dir):
+    """Checkpoint files, newest first."""
+    return sorted(Path(out_dir, "checkpoints").glob("step-*.ckpt"), reverse=True)
+
+
+def resume(trainer, out_dir, log):
+    """Load the newest checkpoint that verifies; returns its path or None."""
+    for path in checkpoints(out_dir):
+        try:
+            trainer.load_state_dict(*load_checkpoint(path))
+        except (CheckpointError, KeyError, ValueError) as e:
+            log(f"skipping damaged checkpoint {path.name}: {e}")
+            continue
+        log(f"resumed from {path.name} (step {trainer.step})")
+        return path
+    return None
+
+
+def write_checkpoint(trainer, out_dir):
+    folder = Path(out_dir, "checkpoints")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"step-{trainer.step:08d}.ckpt"
+    save_checkpoint(path, *trainer.state_dict())
+    for old in checkpoints(out_dir)[KEEP_CHECKPOINTS:]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def save_model(trainer, path, extra):
+    """Parameters and architecture only: what Sample and Evaluate need."""
+    meta = {"model": trainer.net.config(), "step": trainer.step, **extra}
+    save_checkpoint(path, {"params": trainer.net.flat}, meta)
+
+
+def load_model(path):
+    """Rebuild a trained network from `best.ckpt` / `last.ckpt`."""
+    arrays, meta = load_checkpoint(path)
+    cfg = dict(meta["model"])
+    net = CIFGLSTM(cfg.pop("input_size"), cfg.pop("hidden_size"), cfg.pop("num_layers"),
+                   cfg.pop("output_size"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
+    net.flat[...] = arrays["params"]
+    return net, meta
+
+
+@contextmanager
+def stop_on_signals():
+    """Turn SIGINT/SIGTERM into a flag the loop checks between steps."""
+    flag = {"signal": None}
+
+    def handler(signum, _frame):
+        flag["signal"] = signal.Signals(signum).name
+    old = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, handler)
+    except ValueError:   # not the main thread: signals stay with whoever owns them
+        pass
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _restore_metrics(path, upto_step):
+    """Keep the learning-curve lines up to the resumed step (later ones will be redone)."""
+    if not path.exists():
+        return []
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    rows = [r for r in rows if r["step"] <= upto_step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+class _Monitor:
+    """Log lines, learning curve, best model and progress reporting for one run."""
+
+    def __init__(self, trainer, out_dir, val_ids, vocab, cfg, log, report):
+        self.tr, self.out, self.val, self.vocab, self.cfg = trainer, Path(out_dir), val_ids, vocab, cfg
+        self.log, self.report = log, report or (lambda fraction, message: None)
+        self.curve = _restore_metrics(self.out / "metrics.jsonl", trainer.step)
+        self.best = min((r["val_nats_per_char"] for r in self.curve), default=float("inf"))
+        self.window, self.t0, self.eval_seconds = [], time.perf_counter(), 0.0
+
+    def after_step(self, stats):
+        self.window.append(stats)
+        step = stats["step"]
+        if step % self.cfg.log_every == 0:
+            self._log_line()
+        if step % self.cfg.eval_every == 0 or self.tr.done():
+            self.evaluate()
+        if step % self.cfg.sample_every == 0:
+            self.log("sample: " + repr(sample_text(self.tr.net, self.vocab, 160)))
+        if step % self.cfg.checkpoint_every == 0:
+            write_checkpoint(self.tr, self.out)
+
+    def _log_line(self):
+        w, tr = self.window, self.tr
+        avg = {k: float(np.mean([s[k] for s in w])) for k in ("loss", "accuracy", "mean_max_posterior")}
+        rate = tr.step * tr.cfg.batch_size * tr.cfg.seq_len / max(tr.seconds, 1e-9)
+        frac = tr.progress()
+        eta = tr.seconds * (1 - frac) / frac if frac > 0 else float("nan")
+        msg = (f"step {tr.step} loss {avg['loss']:.4f} acc {avg['accuracy']:.3f} "
+               f"max-post {avg['mean_max_posterior']:.3f} lr {w[-1]['lr']:.2e} "
+               f"{rate:,.0f} chars/s ETA {eta:,.0f}s")
+        self.log(msg)
+        self.report(frac, msg)
+        self.window = []
+
+    def evaluate(self):
+        t0 = time.perf_counter()
+        res = evaluate_stream(self.tr.net, self.val, lanes=min(32, max(1, len(self.val) // 2000)),
+                              burn_in=200)
+        self.eval_seconds += time.perf_counter() - t0
+        row = {"step": self.tr.step, "t": round(self.tr.seconds, 3),
+               "wall": round(time.perf_counter() - self.t0, 3), "train_loss":
+               float(np.mean([s["loss"] for s in self.window])) if self.window else None,
+               "val_nats_per_char": res["nats_per_char"], "val_chars": res["chars"],
+               "lr": self.tr.cfg.learning_rate}
+        with open(self.out / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        self.curve.append(row)
+        self.log(f"step {self.tr.step} validation {res['nats_per_char']:.4f} nats/char "
+                 f"({res['bits_per_char']:.3f} bits/char) on {res['chars']:,} chars")
+        if res["nats_per_char"] < self.best:
+            self.best = res["nats_per_char"]
+            save_model(self.tr, self.out / "best.ckpt", {"val_nats_per_char": self.best})
+
+
+def sample_text(net, vocab, length, prime="\n", temperature=0.8, seed=0):
+    ids = generate(net, vocab.encode(prime, unknown="skip") if prime else [0], length,
+                   temperature=temperature, seed=seed)
+    return vocab.decode(ids[0])
+
+
+def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, *, log=print,
+                 report=None, continue_from=None):
+    """Train (or resume) into `out_dir`; returns a summary dict for meta.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
+    resumed = resume(trainer, out_dir, log)
+    if resumed is None and continue_from is not None:
+        trainer.load_state_dict(*load_checkpoint(continue_from))
+        log(f"continuing a finished run from {continue_from} (step {trainer.step})")
+    if train_cfg.eval_chars:
+        val_ids = val_ids[:train_cfg.eval_chars]
+    mon = _Monitor(trainer, out_dir, np.asarray(val_ids, np.int64), vocab, train_cfg, log, report)
+    with stop_on_signals() as flag:
+        while not trainer.done():
+            mon.after_step(trainer.train_step())
+            if flag["signal"]:
+                path = write_checkpoint(trainer, out_dir)
+                raise Interrupted(f"training stopped by {flag['signal']} at step {trainer.step}; "
+                                  f"checkpoint {path.name} saved, rerun the same command to continue")
+    write_checkpoint(trainer, out_dir)
+    save_model(trainer, out_dir / "last.ckpt", {})
+    if not (out_dir / "best.ckpt").exists():
+        save_model(trainer, out_dir / "best.ckpt", {})
+    return {"steps": trainer.step, "train_seconds": trainer.seconds, "eval_seconds": mon.eval_seconds,
+            "chars_per_s": trainer.step * train_cfg.batch_size * seq_len / max(trainer.seconds, 1e-9),
+            "best_val_nats_per_char": mon.best, "params": trainer.net.num_params,
+            "resumed_from": resumed.name if resumed else None,
+            "continued_from": str(continue_from) if continue_from and not resumed else None}
