@@ -60,6 +60,10 @@ class Stage(luigi.Task):
     VOLATILE = ()     # keys read but not affecting the outputs (logging cadence...)
     VERSION = "1"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        load_config(self.config)   # a config mistake stops the run here, before any work
+
     @property
     def cfg(self):
         return load_config(self.config)

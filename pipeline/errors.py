@@ -7,6 +7,7 @@ repo's luigi.cfg sets it, and the same values are applied here when no luigi.cfg
 them, so running from another folder behaves the same.
 """
 import logging
+import re
 
 import luigi.configuration
 
@@ -18,14 +19,23 @@ RETCODES = {"already_running": "10", "missing_data": "20", "not_run": "25", "tas
             "scheduling_error": "35", "unhandled_exception": "40"}
 
 
+# Luigi formats some tracebacks into the message text itself (errors in complete()/requires()).
+_IN_TEXT = re.compile(r"^(?:[\w.]+\.)?(?:%s): (.+)$" % "|".join(
+    ["UserError", "Interrupted", "DivergenceError", "CheckpointError"]), re.M)
+
+
 class OneLineErrors(logging.Filter):
     """Drop the traceback of fixable errors and say what to do instead."""
 
     def filter(self, record):
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, FIXABLE):
-            record.msg, record.args = "error: %s", (exc,)
+            record.msg, record.args = "%s", (exc,)
             record.exc_info, record.exc_text = None, None
+        elif "Traceback" in str(record.msg):
+            found = _IN_TEXT.findall(record.getMessage())
+            if found:
+                record.msg, record.args = "%s", (found[-1],)
         return True
 
 

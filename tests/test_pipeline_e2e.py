@@ -1,0 +1,73 @@
+"""The pipeline as users run it: one command, cached reruns, exactly the affected stages rerun."""
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_luigi, write_config
+
+ALL = ["Download", "BuildVocab", "EncodeShards", "Train", "Sample", "Evaluate"]
+
+
+def report_of(folder):
+    reports = list(Path(folder, "artifacts", "Evaluate").glob("*/report.json"))
+    assert len(reports) == 1
+    return json.loads(reports[0].read_text())
+
+
+def test_end_to_end_then_cached_then_only_affected_stages(smoke_dir):
+    cfg = smoke_dir / "pipeline.yaml"
+    code, out, ran = run_luigi(cfg)
+    assert code == 0, out
+    assert sorted(ran) == sorted(ALL)
+    report = report_of(smoke_dir)
+    lstm = report["heldout"]["lstm"]
+    assert 0 < lstm["nats_per_char"] < 5 and lstm["perplexity"] > 1
+    assert len(report["sample_texts"]) == 2
+    assert (next((smoke_dir / "artifacts" / "Evaluate").glob("*/report.md"))).read_text().strip()
+    assert "report:" in out
+
+    code, out, ran = run_luigi(cfg)                 # nothing changed: nothing runs
+    assert code == 0 and ran == [], out
+
+    write_config(smoke_dir, {"sample.temperature": 0.5})
+    code, out, ran = run_luigi(cfg)
+    assert code == 0 and ran == ["Sample", "Evaluate"], out
+
+    write_config(smoke_dir, {"sample.temperature": 0.5, "model.hidden_size": 16})
+    code, out, ran = run_luigi(cfg)
+    assert code == 0 and ran == ["Train", "Sample", "Evaluate"], out
+
+    write_config(smoke_dir)                         # revert: the first outputs are found again
+    code, out, ran = run_luigi(cfg)
+    assert code == 0 and ran == [], out
+
+
+def test_logging_cadence_does_not_retrain(smoke_dir):
+    cfg = smoke_dir / "pipeline.yaml"
+    assert run_luigi(cfg, task="Train")[0] == 0
+    write_config(smoke_dir, {"train.log_every": 3, "train.checkpoint_every": 4})
+    code, out, ran = run_luigi(cfg, task="Train")
+    assert code == 0 and ran == [], out
+
+
+def test_new_corpus_file_reruns_everything_downstream(smoke_dir):
+    cfg = smoke_dir / "pipeline.yaml"
+    assert run_luigi(cfg, task="EncodeShards")[0] == 0
+    corpus = smoke_dir / "corpus.txt"
+    corpus.write_text(corpus.read_text() + "ROMEO:\nA new line of verse.\n\n")
+    code, out, ran = run_luigi(cfg, task="EncodeShards")
+    assert code == 0 and ran == ["Download", "BuildVocab", "EncodeShards"], out
+
+
+def test_raising_steps_continues_the_finished_run(smoke_dir):
+    cfg = smoke_dir / "pipeline.yaml"
+    write_config(smoke_dir, {"train.decay": "constant"})
+    assert run_luigi(cfg, task="Train")[0] == 0
+    write_config(smoke_dir, {"train.decay": "constant", "train.steps": 36})
+    code, out, ran = run_luigi(cfg, task="Train")
+    assert code == 0 and ran == ["Train"], out
+    assert "continuing a finished run" in out
+    metas = [json.loads(p.read_text()) for p in (smoke_dir / "artifacts" / "Train").glob("*/meta.json")]
+    longer = next(m for m in metas if m["result"]["steps"] == 36)
+    assert longer["result"]["continued_from"]
