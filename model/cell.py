@@ -42,23 +42,24 @@ def _sigmoid_(a):
     a += 0.5
 
 
-def layer_forward(xw, h0, c0, Wh, cell="cifg"):
+def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False):
     """Run one layer over a window.
 
     xw: (T, B, G*H) input projection plus bias; it is overwritten with the gate activations.
     h0, c0: (B, H) carried state.  Wh: (H, G*H).
-    Returns hs (T, B, H) and the cache for `layer_backward`.
+    Returns hs (T, B, H), the final cell state (B, H) and the cache for `layer_backward`
+    (None unless `for_backward`).
     """
     T, B, GH = xw.shape
     H = h0.shape[1]
     G = GH // H
     dtype = xw.dtype
     hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
-    cbuf = np.empty((T + 1, B, H), dtype)
-    tc = np.empty((T, B, H), dtype)        # tanh(c_t), reused in backward
-    hbuf[0], cbuf[0] = h0, c0
+    hbuf[0] = h0
+    c_prev, c = c0.copy(), np.empty((B, H), dtype)
+    fac = _Factors(T, B, H, G, dtype) if for_backward else None
     rec = np.empty((B, GH), dtype)
-    tmp = np.empty((B, H), dtype)
+    tmp, tc = np.empty((B, H), dtype), np.empty((B, H), dtype)
     for t in range(T):
         a = xw[t]                                     # (B, G*H), becomes activations
         np.matmul(hbuf[t], Wh, out=rec)
@@ -66,7 +67,6 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg"):
         _sigmoid_(a[:, :(G - 1) * H])
         np.tanh(a[:, (G - 1) * H:], out=a[:, (G - 1) * H:])
         o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
-        c_prev, c = cbuf[t], cbuf[t + 1]
         if G == 3:   # c = c_prev + i * (g - c_prev)  ==  (1 - i) c_prev + i g
             np.subtract(g, c_prev, out=tmp)
             tmp *= i
@@ -75,47 +75,59 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg"):
             np.multiply(a[:, H:2 * H], c_prev, out=c)
             np.multiply(i, g, out=tmp)
             c += tmp
-        np.tanh(c, out=tc[t])
-        np.multiply(o, tc[t], out=hbuf[t + 1])
-    cache = (xw, hbuf, cbuf, tc, Wh, G)
-    return hbuf[1:], cache
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=hbuf[t + 1])
+        if fac is not None:
+            fac.record(t, a, c_prev, tc, tmp)
+        c_prev, c = c, c_prev
+    cache = (hbuf, fac, Wh, G) if for_backward else None
+    return hbuf[1:], c_prev, cache
 
 
-def _backward_factors(cache):
-    """Everything backward needs that does not depend on the recurrence, for the whole window.
+class _Factors:
+    """Everything backward needs that does not depend on the recurrence, recorded in forward.
 
     With these, each step of the backward loop is a handful of multiplies:
         da_o = dh * p_o                  p_o = tanh(c) o (1 - o)
         dc   = dh * p_c + dc_next        p_c = o (1 - tanh(c)^2)
         da_rest = dc * p_rest            the gates driven by dc ([i, g] or [f, i, g])
         dc_next = dc * f                 f = 1 - i (cifg) or sigmoid(a_f)
+    They are computed per step while the step's (B, H) values are still in cache: the same
+    products over whole-window arrays afterwards cost several times more (memory-bound).
     """
-    a, hbuf, cbuf, tc, _, G = cache
-    H = tc.shape[2]
-    o = a[..., :H]
-    p_o = o * (1 - o)
-    p_o *= tc
-    p_c = tc * tc
-    np.subtract(1, p_c, out=p_c)
-    p_c *= o
-    T, B, _ = a.shape
-    p_rest = np.empty((T, B, G - 1, H), a.dtype)
-    g = a[..., (G - 1) * H:]
-    i = a[..., (G - 2) * H:(G - 1) * H]
-    c_prev = cbuf[:-1]
-    di = np.subtract(g, c_prev) if G == 3 else g.copy()   # dc/di
-    di *= i
-    di *= 1 - i
-    p_rest[:, :, G - 3] = di
-    np.multiply(g, g, out=p_rest[:, :, G - 2])
-    np.subtract(1, p_rest[:, :, G - 2], out=p_rest[:, :, G - 2])
-    p_rest[:, :, G - 2] *= i
-    if G == 4:
-        f = a[..., H:2 * H]
-        np.multiply(c_prev, f * (1 - f), out=p_rest[:, :, 0])
-    else:
-        f = 1 - i
-    return p_o, p_c, p_rest, f
+
+    def __init__(self, T, B, H, G, dtype):
+        self.p_o = np.empty((T, B, H), dtype)
+        self.p_c = np.empty((T, B, H), dtype)
+        self.p_rest = np.empty((T, B, G - 1, H), dtype)
+        self.f = np.empty((T, B, H), dtype)
+        self.H, self.G = H, G
+
+    def record(self, t, a, c_prev, tc, i_update):
+        H, G = self.H, self.G
+        o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
+        p_o, p_c, f, rest = self.p_o[t], self.p_c[t], self.f[t], self.p_rest[t]
+        np.subtract(1, o, out=p_o)
+        p_o *= o
+        p_o *= tc
+        np.multiply(tc, tc, out=p_c)
+        np.subtract(1, p_c, out=p_c)
+        p_c *= o
+        di, dg = rest[:, G - 3], rest[:, G - 2]
+        if G == 3:
+            np.subtract(1, i, out=f)
+            np.multiply(i_update, f, out=di)       # (g - c_prev) i (1 - i); i_update = i (g - c_prev)
+        else:
+            f[...] = a[:, H:2 * H]
+            np.subtract(1, i, out=di)
+            di *= i
+            di *= g                                # g i (1 - i)
+            np.subtract(1, f, out=rest[:, 0])
+            rest[:, 0] *= f
+            rest[:, 0] *= c_prev                   # c_prev f (1 - f)
+        np.multiply(g, g, out=dg)
+        np.subtract(1, dg, out=dg)
+        dg *= i                                    # i (1 - g^2)
 
 
 def layer_backward(dhs, dhT, dcT, cache):
@@ -126,12 +138,12 @@ def layer_backward(dhs, dhT, dcT, cache):
     Returns da (T, B, G*H) = d loss / d pre-activations (also the gradient of xw and of the
     bias rows), dWh (H, G*H), dh0 and dc0 (B, H).
     """
-    a, hbuf, _, _, Wh, G = cache
+    hbuf, fac, Wh, G = cache
     T, B, H = dhs.shape
-    p_o, p_c, p_rest, f = _backward_factors(cache)
-    da = np.empty_like(a)
+    p_o, p_c, p_rest, f = fac.p_o, fac.p_c, fac.p_rest, fac.f
+    da = np.empty((T, B, G * H), dhs.dtype)
     dh_next, dc_next = dhT.copy(), dcT.copy()
-    dc = np.empty((B, H), a.dtype)
+    dc = np.empty((B, H), dhs.dtype)
     WhT = np.ascontiguousarray(Wh.T)   # an NN GEMM in the loop is ~15% faster than a transposed one
     for t in range(T - 1, -1, -1):
         dh = dhs[t]

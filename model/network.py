@@ -97,17 +97,17 @@ class CIFGLSTM:
         W, b = self.params[f"W{l}"], self.params[f"b{l}"]
         Wx = W[:W.shape[0] - self.H]
         if is_ids:
-            xw = np.take(Wx, inp, axis=0)                          # (T, B, G*H) row gather
-        else:
-            T, B, D = inp.shape
-            xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)    # one GEMM for the window
+            return np.take(Wx + b, inp, axis=0)                    # (T, B, G*H) row gather
+        T, B, D = inp.shape
+        xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)        # one GEMM for the window
         xw += b
         return xw
 
-    def forward(self, x, state=None, rng=None):
+    def forward(self, x, state=None, rng=None, for_backward=False):
         """Logits (T*B, K) for a window, the final state, and the cache for `backward`.
 
         `rng` switches dropout on (training); without it the network is deterministic.
+        `for_backward` records what backward needs (the cache is None otherwise).
         """
         is_ids, x = self._check_input(x)
         T, B = x.shape[:2]
@@ -115,15 +115,16 @@ class CIFGLSTM:
         inp, caches, hT, cT = x, [], np.empty_like(h0), np.empty_like(c0)
         for l in range(self.L):
             xw = self._input_projection(l, inp, is_ids and l == 0)
-            hs, cache = layer_forward(xw, h0[l], c0[l], self.params[f"W{l}"][-self.H:], self.cell)
-            hT[l], cT[l] = hs[-1], cache[2][-1]
+            hs, cT[l], cache = layer_forward(xw, h0[l], c0[l], self.params[f"W{l}"][-self.H:],
+                                             self.cell, for_backward)
+            hT[l] = hs[-1]
             mask = dropout_mask(rng, hs.shape, self.dropout, self.dtype) if rng is not None else None
             caches.append((inp, mask, cache))
             inp = hs * mask if mask is not None else hs
         top = inp.reshape(T * B, self.H)
         logits = top @ self.params["Wy"]
         logits += self.params["by"]
-        return logits, (hT, cT), (caches, top, is_ids, (T, B))
+        return logits, (hT, cT), ((caches, top, is_ids, (T, B)) if for_backward else None)
 
     def backward(self, dlogits, cache):
         """Gradients of all parameters (flat vector, layout of `self.flat`) from d loss / d logits.
@@ -187,7 +188,7 @@ class CIFGLSTM:
 
     def loss_grad_flat(self, x, targets, state=None, rng=None):
         """As `loss_and_grads`, with the gradient as one flat vector and the posteriors."""
-        logits, state, cache = self.forward(x, state, rng)
+        logits, state, cache = self.forward(x, state, rng, for_backward=True)
         loss, ce_cache = softmax_cross_entropy(logits, np.asarray(targets).reshape(-1))
         gflat = self.backward(softmax_cross_entropy_backward(ce_cache), cache)
         return loss, gflat, state, ce_cache[0]
