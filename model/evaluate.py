@@ -40,13 +40,23 @@ def _windows(full, first, window):
     return x, y, np.ones(x.shape, bool)
 
 
-def evaluate_stream(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk=256):
+def evaluate_stream(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk=256,
+                    max_batch=256):
     """Loss of `net` on `ids`: dict with nats_per_char, bits_per_char, perplexity, chars."""
     ids = np.asarray(ids, np.int64)
     ctx = np.zeros(0, np.int64) if context is None else np.asarray(context, np.int64)
     full = np.concatenate([ctx, ids])
     x, y, w = (_windows(full, len(ctx), window) if window
                else _lanes(full, len(ctx), lanes, burn_in))
+    total = 0.0
+    for b0 in range(0, x.shape[1], max_batch):   # bounded memory for many windows
+        cols = slice(b0, b0 + max_batch)
+        total += _score(net, x[:, cols], y[:, cols], w[:, cols], chunk)
+    return summarize(total, int(w.sum()))
+
+
+def _score(net, x, y, w, chunk):
+    """Summed -log p of the weighted targets, running the lanes with carried state."""
     state, total = net.zero_state(x.shape[1]), 0.0
     for t0 in range(0, x.shape[0], chunk):
         xs, ys, ws = x[t0:t0 + chunk], y[t0:t0 + chunk], w[t0:t0 + chunk]
@@ -55,8 +65,7 @@ def evaluate_stream(net, ids, context=None, lanes=1, burn_in=1000, window=None, 
         logits -= logits.max(axis=1, keepdims=True)
         logp = logits[np.arange(ys.size), ys.reshape(-1)] - np.log(np.exp(logits).sum(axis=1))
         total -= float(logp[ws.reshape(-1)].sum())
-    count = int(w.sum())
-    return summarize(total, count)
+    return total
 
 
 def summarize(total_nats, count):

@@ -127,6 +127,8 @@ def test_evaluate_stream_exact_and_lanes():
     assert ctx["chars"] == 300
     windowed = evaluate_stream(net, ids, window=50)
     assert windowed["chars"] == (len(ids) - 1) // 50 * 50
+    grouped = evaluate_stream(net, ids, window=50, max_batch=3)   # 11 windows in 4 groups
+    assert grouped["nats_per_char"] == pytest.approx(windowed["nats_per_char"], rel=1e-9)
 
 
 def test_float32_and_float64_agree():
