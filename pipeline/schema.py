@@ -75,6 +75,8 @@ class TrainConfig:
     sample_every: int = spec(200, POSITIVE, "steps between short samples in the log")
     log_every: int = spec(20, POSITIVE, "steps between log lines")
     seed: int = spec(0, NON_NEGATIVE, "data-order and dropout seed")
+    init_from: str = spec("", None, "warm start: \"\" (off), previous, a Train fingerprint (prefix) "
+                                    "or a best.ckpt/last.ckpt path")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from stages.vocab import Vocab, build_vocab, count_chars
 
 from .base import Stage, canonical, produces
 from .continuation import previous_run_checkpoint
+from .init_from import initializer
 
 log = logging.getLogger("pipeline")
 
@@ -108,6 +109,14 @@ class Train(Stage):
     def requires(self):
         return self.upstream()
 
+    def slice(self):
+        # train.init_from joins the fingerprint only when set: runs made before the key existed
+        # (or with it off) keep their folders. Its value, not the run it resolves to, is hashed.
+        out = super().slice()
+        if not out.get("train.init_from"):
+            out.pop("train.init_from", None)
+        return out
+
     def output(self):
         return self.marker()
 
@@ -118,7 +127,7 @@ class Train(Stage):
                    for split in ("train", "val")]
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
                             folder, log=log.info, report=self._report,
-                            continue_from=previous_run_checkpoint(self))
+                            continue_from=previous_run_checkpoint(self), init=initializer(self, vocab))
 
     def _report(self, fraction, message):
         self.set_progress_percentage(round(100 * fraction, 1))

@@ -4,6 +4,7 @@ Folder layout (`out_dir`):
     checkpoints/step-00001200.ckpt   complete training state, newest two kept
     metrics.jsonl                    one JSON line per evaluation point (the learning curve)
     best.ckpt / last.ckpt            parameters + model config of the best-validation / final model
+    init_from.json                   only after a warm start: the model it started from
 A rerun after a crash or kill resumes from the newest checkpoint that verifies; a damaged one
 is reported and skipped. SIGINT/SIGTERM write a checkpoint before stopping.
 """
@@ -19,9 +20,11 @@ import numpy as np
 from model import CheckpointError, CIFGLSTM, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
 from model.sampling import generate
 
+from .atomic import atomic_write_json
 from .errors import UserError
 
 KEEP_CHECKPOINTS = 2
+INIT_RECORD = "init_from.json"   # what a warm-started run started from
 
 
 class Interrupted(UserError):
@@ -181,15 +184,29 @@ def sample_text(net, vocab, length, prime="\n", temperature=0.8, seed=0):
 
 
 def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, *, log=print,
-                 report=None, continue_from=None):
-    """Train (or resume) into `out_dir`; returns a summary dict for meta.json."""
+                 report=None, continue_from=None, init=None):
+    """Train (or resume) into `out_dir`; returns a summary dict for meta.json.
+
+    `init(net) -> dict | None` (a warm start) sets the initial weights of a run that neither
+    resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
+    reports it) and in the summary as `init_from`.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
     resumed = resume(trainer, out_dir, log)
+    init_record, started_from = out_dir / INIT_RECORD, None
     if resumed is None and continue_from is not None:
         trainer.load_state_dict(*load_checkpoint(continue_from))
         log(f"continuing a finished run from {continue_from} (step {trainer.step})")
+    elif resumed is None:
+        started_from = init(trainer.net) if init is not None else None
+        if started_from is not None:
+            atomic_write_json(init_record, started_from)
+        else:
+            init_record.unlink(missing_ok=True)
+    elif init_record.exists():
+        started_from = json.loads(init_record.read_text())
     if train_cfg.eval_chars:
         val_ids = val_ids[:train_cfg.eval_chars]
     mon = _Monitor(trainer, out_dir, np.asarray(val_ids, np.int64), vocab, train_cfg, log, report)
@@ -208,4 +225,5 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
             "chars_per_s": trainer.step * train_cfg.batch_size * seq_len / max(trainer.seconds, 1e-9),
             "best_val_nats_per_char": mon.best, "params": trainer.net.num_params,
             "resumed_from": resumed.name if resumed else None,
-            "continued_from": str(continue_from) if continue_from and not resumed else None}
+            "continued_from": str(continue_from) if continue_from and not resumed else None,
+            "init_from": started_from}

@@ -1,0 +1,142 @@
+"""`train.init_from`: which earlier trained model a new Train run starts from.
+
+    ""            off: random initialisation (the default)
+    previous      the newest complete Train folder under `<artifacts_dir>/Train` with the same
+                  architecture (model.* except dropout and seed), other than this run's own
+    <hex>         a Train fingerprint, or a unique prefix of one (the folder name is 16 chars)
+    <path>        a best.ckpt / last.ckpt file
+
+Only the key's value enters the Train fingerprint: "previous" names a rule, not a run, so a
+newer run appearing later does not make a finished run stale. The source is resolved when the
+stage runs and recorded in its meta.json (`result.init_from`), with the characters the grown
+vocabulary added. A named run's vocabulary is found through the meta.json chain
+Train -> EncodeShards -> BuildVocab/vocab.json (or a vocab.json next to the checkpoint).
+"""
+import json
+import logging
+import re
+from pathlib import Path
+
+from stages.errors import UserError
+from stages.train import load_model
+from stages.vocab import Vocab
+from stages.warm_start import warm_start
+
+from .base import MARKER
+
+log = logging.getLogger("pipeline")
+
+ARCH_EXEMPT = ("model.dropout", "model.seed")   # may differ between the runs
+
+
+def _meta(folder):
+    try:
+        return json.loads((Path(folder) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _architecture(config):
+    return {k: v for k, v in config.items() if k.startswith("model.") and k not in ARCH_EXEMPT}
+
+
+def _model_file(folder):
+    for name in ("best.ckpt", "last.ckpt"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _complete_runs(root):
+    """(folder, meta) of every complete Train folder under `root`, oldest first."""
+    runs = []
+    for marker in Path(root, "Train").glob(f"*/{MARKER}"):
+        meta = _meta(marker.parent)
+        if meta and _model_file(marker.parent):
+            runs.append((marker.parent, meta))
+    return sorted(runs, key=lambda r: r[1].get("finished", 0))
+
+
+def _previous(task, root):
+    here, arch = task.folder().resolve(), _architecture(task.slice())
+    runs = [(f, m) for f, m in _complete_runs(root)
+            if f.resolve() != here and _architecture(m.get("config", {})) == arch]
+    return runs[-1][0] if runs else None
+
+
+def _by_fingerprint(root, prefix):
+    found = [f for f, m in _complete_runs(root) if m.get("fingerprint", "").startswith(prefix)]
+    if not found:
+        raise UserError(f"train.init_from: no complete Train run under {root}/Train has a "
+                        f"fingerprint starting with {prefix!r}; use `previous`, a fingerprint "
+                        "listed there, or a checkpoint path")
+    if len(found) > 1:
+        raise UserError(f"train.init_from: {prefix!r} matches {len(found)} Train runs; "
+                        "give more characters of the fingerprint")
+    return found[0]
+
+
+def vocab_path_of(train_folder):
+    """vocab.json of the run in `train_folder` (meta.json chain, else next to the checkpoint)."""
+    train_folder = Path(train_folder)
+    root = train_folder.parent.parent
+    meta = _meta(train_folder)
+    try:
+        shards = _meta(root / "EncodeShards" / meta["inputs"]["EncodeShards"][:16])
+        path = root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16] / "vocab.json"
+        if path.is_file():
+            return path
+    except (TypeError, KeyError):
+        pass
+    if (train_folder / "vocab.json").is_file():
+        return train_folder / "vocab.json"
+    raise UserError(f"train.init_from: cannot find the vocabulary of {train_folder} (its "
+                    "EncodeShards/BuildVocab folders are gone and no vocab.json is next to the "
+                    "checkpoint); put its vocab.json there or choose another run")
+
+
+def resolve(task):
+    """{"path", "fingerprint", "vocab"} of the model to start from, or None for a cold start."""
+    value = task.cfg.train.init_from.strip()
+    root = Path(task.cfg.artifacts_dir)
+    if not value:
+        return None
+    if value == "previous":
+        folder = _previous(task, root)
+        if folder is None:
+            log.info("train.init_from: previous: no earlier run with this architecture under "
+                     "%s/Train; starting from random weights", root)
+            return None
+        path = _model_file(folder)
+    elif Path(value).suffix == ".ckpt" or "/" in value or Path(value).is_file():
+        path = Path(value)
+        if not path.is_file():
+            raise UserError(f"train.init_from: checkpoint {value} does not exist; give the path "
+                            "of a best.ckpt or last.ckpt, a Train fingerprint or `previous`")
+        folder = path.parent
+    elif re.fullmatch(r"[0-9a-fA-F]+", value):
+        folder = _by_fingerprint(root, value.lower())
+        path = _model_file(folder)
+    else:
+        raise UserError(f"train.init_from: {value!r} is not `previous`, a Train fingerprint or an "
+                        "existing checkpoint path; fix it or set it to \"\" to start fresh")
+    meta = _meta(folder) or {}
+    return {"path": str(path), "fingerprint": meta.get("fingerprint"), "vocab": vocab_path_of(folder)}
+
+
+def initializer(task, vocab):
+    """The `init` callback of run_training for this Train task (None when init_from is off)."""
+    if not task.cfg.train.init_from.strip():
+        return None
+
+    def init(net):
+        source = resolve(task)
+        if source is None:
+            return None
+        old_net, _ = load_model(source["path"])
+        info = warm_start(net, vocab, old_net, Vocab.load(source["vocab"]))
+        log.info("warm start from %s (run %s): %d characters kept, %d added %s",
+                 source["path"], (source["fingerprint"] or "?")[:16], info["chars_kept"],
+                 len(info["chars_added"]), "".join(info["chars_added"]).encode("unicode_escape").decode())
+        return {"path": source["path"], "fingerprint": source["fingerprint"], **info}
+    return init
