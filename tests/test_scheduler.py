@@ -1,0 +1,129 @@
+"""The pipeline on a real Luigi central scheduler (luigid) with several workers, and Sweep."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model import load_checkpoint
+from pipeline.sweep import read_config_list
+from stages.errors import UserError
+from tests.conftest import REPO, write_config
+
+ALL = ["Download", "BuildVocab", "EncodeShards", "Train", "Sample", "Evaluate"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A luigid on a free 127.0.0.1 port, its state and logs in tmp_path; always stopped."""
+    port, home = free_port(), tmp_path / "luigid"
+    (home / "logs").mkdir(parents=True)
+    proc = subprocess.Popen(["luigid", "--address", "127.0.0.1", "--port", str(port),
+                             "--state-path", str(home / "state.pickle"), "--logdir", str(home / "logs")],
+                            cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"luigid did not start: {(home / 'logs').iterdir()}")
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start(port, *args, cwd, extra=()):
+    """`luigi --module pipeline ARGS` against the scheduler on `port`, as a running process."""
+    cmd = [sys.executable, "-m", "luigi", "--module", "pipeline", *map(str, args),
+           "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port), "--workers", "2", *extra]
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def finish(proc, timeout=120):
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def done_lines(*outputs):
+    """How often each stage logged "<Stage> done:" across the outputs (forked workers included)."""
+    return Counter(s for out in outputs for s in re.findall(r"^\S+ (\w+) done: ", out, flags=re.M))
+
+
+def check_outputs(artifacts, trains=1):
+    runs = list(Path(artifacts, "Train").glob("*/last.ckpt"))
+    assert len(runs) == trains
+    for ckpt in runs:
+        arrays, meta = load_checkpoint(ckpt)          # verifies the checksum
+        assert arrays["params"].size > 0 and meta["step"] > 0
+    reports = list(Path(artifacts, "Evaluate").glob("*/report.json"))
+    assert len(reports) == trains
+    for report in reports:
+        assert json.loads(report.read_text())["heldout"]["lstm"]["nats_per_char"] > 0
+    for marker in Path(artifacts).glob("*/*/_COMPLETE"):
+        assert (marker.parent / "meta.json").exists()
+
+
+def test_two_concurrent_runs_share_the_work_and_run_every_stage_once(luigid, tmp_path):
+    # Two invocations of the same pipeline at once, the second as if from another machine
+    # (--no-lock: Luigi's per-host lock would stop an identical command line here at once).
+    cfg = write_config(tmp_path)
+    procs = [start(luigid, "Evaluate", "--config", cfg, cwd=tmp_path, extra=extra)
+             for extra in ((), ("--no-lock",))]
+    (code1, out1), (code2, out2) = [finish(p) for p in procs]
+    assert done_lines(out1, out2) == Counter(ALL), out1 + out2     # every stage ran exactly once
+    assert "already done by another run" not in out1 + out2         # the scheduler kept them apart
+    # Luigi's exit codes: 0, or 10 (luigi.cfg [retcode] already_running) for an invocation some
+    # of whose tasks another worker was running when it stopped asking for work. Never a failure.
+    for code, out in ((code1, out1), (code2, out2)):
+        assert code == 0 or (code == 10 and "being run by another worker" in out), out
+    assert 0 in (code1, code2)
+    check_outputs(tmp_path / "artifacts")
+    code, out = finish(start(luigid, "Evaluate", "--config", cfg, cwd=tmp_path))
+    assert code == 0 and done_lines(out) == Counter(), out             # complete: nothing left
+
+
+def test_sweep_trains_every_config_and_shares_common_stages(luigid, tmp_path):
+    write_config(tmp_path, name="a.yaml")
+    write_config(tmp_path, {"model.hidden_size": 16}, name="b.yaml")
+    (tmp_path / "sweep.txt").write_text("# two model sizes\na.yaml\n\nb.yaml  # smaller\na.yaml\n")
+    code, out = finish(start(luigid, "Sweep", "--configs", "sweep.txt", cwd=tmp_path))
+    assert code == 0, out
+    assert done_lines(out) == Counter({"Download": 1, "BuildVocab": 1, "EncodeShards": 1,
+                                       "Train": 2, "Sample": 2, "Evaluate": 2}), out
+    check_outputs(tmp_path / "artifacts", trains=2)
+    # [resources] train = 1 (the scheduler's default for a declared resource): one at a time
+    spans = sorted((m["finished"] - m["seconds"], m["finished"]) for m in
+                   (json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "Train").glob("*/meta.json")))
+    assert spans[1][0] >= spans[0][1] - 0.05, spans
+
+
+def test_sweep_list_format(tmp_path):
+    (tmp_path / "s.txt").write_text("a.yaml # first\n  \n# b.yaml\n/abs/c.yaml\na.yaml\n")
+    assert read_config_list(tmp_path / "s.txt") == [str(tmp_path / "a.yaml"), "/abs/c.yaml"]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(UserError, match="names no config"):
+        read_config_list(tmp_path / "empty.txt")
+    with pytest.raises(UserError, match="cannot read the sweep list"):
+        read_config_list(tmp_path / "missing.txt")
