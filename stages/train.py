@@ -66,6 +66,14 @@ def resume(trainer, out_dir, log):
     return None
 
 
+def remove_stale_temp_files(out_dir):
+    """Delete temp files of writes a kill cut short (the caller holds the folder's lock)."""
+    out_dir = Path(out_dir)
+    for stale in [*out_dir.glob(".tmp-*.ckpt"), *out_dir.glob("checkpoints/.tmp-*.ckpt"),
+                  *out_dir.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
+
+
 def write_checkpoint(trainer, out_dir):
     folder = Path(out_dir, "checkpoints")
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,6 +201,7 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_dir)
     trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
     resumed = resume(trainer, out_dir, log)
     init_record, started_from = out_dir / INIT_RECORD, None
