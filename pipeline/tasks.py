@@ -1,4 +1,5 @@
 """The six Luigi stages. Each: requires, output, run — run reads inputs, calls one function."""
+import hashlib
 import json
 import logging
 from functools import lru_cache
@@ -35,6 +36,23 @@ def _stat_signature(sources):
     return tuple(sig)
 
 
+def _verified_corpus(task):
+    """Download's corpus.txt, checked against the sha256 Download recorded for it."""
+    folder = task.input_folder(Download)
+    corpus, digest = folder / "corpus.txt", hashlib.sha256()
+    try:
+        with open(corpus, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        ok = digest.hexdigest() == json.loads((folder / "meta.json").read_text())["result"]["sha256"]
+    except (OSError, ValueError, KeyError):
+        ok = False
+    if not ok:
+        raise UserError(f"corpus {corpus} is missing or damaged (it is not the text Download wrote): "
+                        f"delete the folder {folder} and rerun")
+    return corpus
+
+
 class Download(Stage):
     """Gather the configured sources into one UTF-8 corpus file."""
     KEYS = ("corpus.sources",)
@@ -68,7 +86,7 @@ class BuildVocab(Stage):
 
     @produces()
     def run(self, folder):
-        vocab = build_vocab(count_chars(self.input_folder(Download) / "corpus.txt"))
+        vocab = build_vocab(count_chars(_verified_corpus(self)))
         vocab.save(folder / "vocab.json")
         return {"size": vocab.size, "fingerprint": vocab.fingerprint}
 
@@ -91,7 +109,7 @@ class EncodeShards(Stage):
     def run(self, folder):
         s = self.cfg.shards
         vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        return encode_shards(self.input_folder(Download) / "corpus.txt", vocab, folder,
+        return encode_shards(_verified_corpus(self), vocab, folder,
                              seq_len=s.seq_len, val_fraction=s.val_fraction,
                              rows_per_group=s.rows_per_group, total_chars=sum(vocab.counts) or None)
 

@@ -20,7 +20,7 @@ import numpy as np
 from model import CheckpointError, CIFGLSTM, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
 from model.sampling import generate
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, atomic_write_text
 from .errors import UserError
 
 KEEP_CHECKPOINTS = 2
@@ -92,7 +92,10 @@ def save_model(trainer, path, extra):
 
 def load_model(path):
     """Rebuild a trained network from `best.ckpt` / `last.ckpt`."""
-    arrays, meta = load_checkpoint(path)
+    try:
+        arrays, meta = load_checkpoint(path)
+    except CheckpointError as e:
+        raise UserError(f"{e}: delete the folder {Path(path).parent} and rerun") from None
     cfg = dict(meta["model"])
     net = CIFGLSTM(cfg.pop("input_size"), cfg.pop("hidden_size"), cfg.pop("num_layers"),
                    cfg.pop("output_size"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
@@ -124,9 +127,14 @@ def _restore_metrics(path, upto_step):
     """Keep the learning-curve lines up to the resumed step (later ones will be redone)."""
     if not path.exists():
         return []
-    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:   # blank, or the last line cut short by a crash: it is redone
+            continue
     rows = [r for r in rows if r["step"] <= upto_step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
 

@@ -107,7 +107,7 @@ DAMAGE = [
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "EncodeShards", "file": "train-00000.parquet", "then": "Train"}),
     Case("damaged-vocab", "truncated vocab.json in a complete BuildVocab folder",
-         "vocabulary file", UP_TO["EncodeShards"],
+         "vocabulary file", UP_TO["BuildVocab"],
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "BuildVocab", "file": "vocab.json", "then": "Train"}),
     Case("damaged-corpus", "truncated corpus.txt in a complete Download folder",
