@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import CheckpointError, CIFGLSTM, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
+from model import CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
 from model.sampling import generate
 
 from .atomic import atomic_write_json, atomic_write_text
@@ -175,8 +175,14 @@ class _Monitor:
 
     def evaluate(self):
         t0 = time.perf_counter()
-        res = evaluate_stream(self.tr.net, self.val, lanes=min(32, max(1, len(self.val) // 2000)),
-                              burn_in=200)
+        try:
+            res = evaluate_stream(self.tr.net, self.val, lanes=min(32, max(1, len(self.val) // 2000)),
+                                  burn_in=200)
+        except OverflowError:   # exp(nats) overflowed: the loss is finite but absurd
+            res = {"nats_per_char": float("inf")}
+        if not np.isfinite(res["nats_per_char"]):
+            raise DivergenceError(f"validation loss became {res['nats_per_char']} nats/char at step "
+                                  f"{self.tr.step}; lower train.learning_rate or set train.clip_norm")
         self.eval_seconds += time.perf_counter() - t0
         row = {"step": self.tr.step, "t": round(self.tr.seconds, 3),
                "wall": round(time.perf_counter() - self.t0, 3), "train_loss":
@@ -227,7 +233,8 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
     if train_cfg.eval_chars:
         val_ids = val_ids[:train_cfg.eval_chars]
     mon = _Monitor(trainer, out_dir, np.asarray(val_ids, np.int64), vocab, train_cfg, log, report)
-    with stop_on_signals() as flag:
+    # Overflow in the forward pass shows up as a non-finite loss, a DivergenceError naming the step.
+    with stop_on_signals() as flag, np.errstate(over="ignore", invalid="ignore"):
         while not trainer.done():
             mon.after_step(trainer.train_step())
             if flag["signal"]:

@@ -74,7 +74,7 @@ def check_artifacts(artifacts):
 
 def _download(folder, result):
     text = (folder / "corpus.txt").read_text(encoding="utf-8")
-    assert len(text) == result["chars"] > 0
+    assert len(text) == result["chars"]   # may be 0: then BuildVocab stops with "the corpus is empty"
 
 
 def _vocab(folder, result):
