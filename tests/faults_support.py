@@ -28,12 +28,12 @@ def luigi_cmd(config, task, kill=None):
     return [sys.executable, "-m", "luigi", *args]
 
 
-def start(config, task="Evaluate", kill=None, log=None):
+def start(config, task="Evaluate", kill=None, log=None, env=None):
     """Popen of the pipeline; output goes to `log` (a file, so no pipe can fill up)."""
     log = Path(log or Path(config).parent / "run.log")
     fh = open(log, "w")
     proc = subprocess.Popen(luigi_cmd(config, task, kill), cwd=Path(config).parent, stdout=fh,
-                            stderr=subprocess.STDOUT, env=ENV)
+                            stderr=subprocess.STDOUT, env={**ENV, **(env or {})})
     fh.close()
     proc.log = log
     return proc

@@ -12,11 +12,14 @@ the glob PATTERN (matched against the whole path), kills its own process with SI
 
 A real SIGKILL, no cleanup handler runs: this is what a power cut or the OOM killer does,
 placed deterministically so each moment is tested on every run, on any machine speed.
+With KILLPOINT_DELAY=<seconds> in the environment the process first hangs that long at the
+moment (still holding whatever locks it holds), then dies.
 """
 import fnmatch
 import os
 import signal
 import sys
+import time
 
 WHEN = ("before", "torn", "after")
 
@@ -27,6 +30,7 @@ def install(when, pattern, nth):
     real_replace, seen = os.replace, [0]
 
     def die():
+        time.sleep(float(os.environ.get("KILLPOINT_DELAY", 0)))
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
