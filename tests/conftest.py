@@ -1,5 +1,10 @@
 """Shared helpers: a small play-like corpus, configs in a temp folder, running Luigi."""
 import os
+
+# The tests' models are tiny: one BLAS thread is faster for them, and it keeps the test run
+# (and the Luigi subprocesses it starts, which inherit this) from oversubscribing the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import re
 import subprocess
 import sys
