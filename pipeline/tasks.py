@@ -176,7 +176,7 @@ class Sample(Stage):
 class Evaluate(Stage):
     """The quality report: held-out likelihood against baselines, sample metrics, pictures."""
     KEYS = ("evaluate",)
-    VERSION = "1"
+    VERSION = "2"   # 2: reference texts and comparison pool from separate halves
 
     def upstream(self):
         return [Sample(config=self.config)]

@@ -62,10 +62,10 @@ def reference_texts(val_text, num, length):
     return [val_text[s:s + length] for s in starts]
 
 
-def band(model_texts, val_text, lm, prime_ids, ctx, decode, length, seed, metric_names):
+def band(model_texts, ref_source, lm, prime_ids, ctx, decode, length, seed, metric_names):
     """Metrics of the model's texts, real text (reference) and n-gram samples (floor)."""
     floor_ids = lm.sample(length, np.random.default_rng(seed), prime=prime_ids, num=len(model_texts))
-    texts = {"model": model_texts, "reference": reference_texts(val_text, len(model_texts), length),
+    texts = {"model": model_texts, "reference": reference_texts(ref_source, len(model_texts), length),
              "floor": [decode(row) for row in floor_ids]}
     out = {}
     for kind, t in texts.items():
@@ -88,15 +88,19 @@ def evaluate_report(inputs, cfg, folder):
     net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
     held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
-    ctx = MetricContext.build(train_text, val_text, lm, lambda s: vocab.encode(s, unknown="skip"))
+    # The reference texts come from the first half of the held-out text and are compared with
+    # the second half (JS divergence, BLEU), so real text is never compared with itself.
+    half = len(val_text) // 2
+    ref_source, pool = val_text[:half], val_text[half:]
+    ctx = MetricContext.build(train_text, pool, lm, lambda s: vocab.encode(s, unknown="skip"))
     s = cfg.sample
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
     t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
                               s.seed, cfg.vocab.unknown)
     names = set(cfg.evaluate.metrics) if cfg.evaluate.metrics else None
-    samples, texts = band(model_texts, val_text, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
-    samples_t1, _ = band(t1_texts, val_text, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
+    samples, texts = band(model_texts, ref_source, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
+    samples_t1, _ = band(t1_texts, ref_source, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
         "heldout": held, "heldout_verdict": verdict,
