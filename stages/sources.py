@@ -100,13 +100,14 @@ def _decode_utf8(chunks: Iterable[bytes], label: str) -> Iterator[str]:
     consumed, held_cr, started = 0, "", False
     for chunk in itertools.chain(chunks, [None]):  # None: flush the decoder
         data = chunk or b""
-        if b"\0" in data:
-            raise _not_utf8(label, consumed + data.index(b"\0"))
+        nul = data.find(b"\0")
         pending = len(decoder.getstate()[0])
-        try:
-            text = held_cr + decoder.decode(data, final=chunk is None)
+        try:   # up to a NUL only, so that a bad byte before it is the one reported
+            text = held_cr + decoder.decode(data if nul < 0 else data[:nul], final=chunk is None or nul >= 0)
         except UnicodeDecodeError as exc:
             raise _not_utf8(label, consumed - pending + exc.start) from None
+        if nul >= 0:
+            raise _not_utf8(label, consumed + nul)
         consumed += len(data)
         if text and not started:
             started, text = True, text.removeprefix("\ufeff")

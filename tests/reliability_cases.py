@@ -103,31 +103,32 @@ DAMAGE = [
          "resumed from step-00000012.ckpt", UP_TO["Train"],
          "the torn line is dropped and redone; same bits", "0", spec={}),
     Case("damaged-shard", "truncated Parquet shard in a complete EncodeShards folder",
-         "is damaged or unreadable", UP_TO["EncodeShards"],
+         "train-00000.parquet is damaged or unreadable", UP_TO["EncodeShards"],
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "EncodeShards", "file": "train-00000.parquet", "then": "Train"}),
     Case("damaged-vocab", "truncated vocab.json in a complete BuildVocab folder",
-         "vocabulary file", UP_TO["BuildVocab"],
+         "vocab.json is damaged", UP_TO["BuildVocab"],
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "BuildVocab", "file": "vocab.json", "then": "Train"}),
     Case("damaged-corpus", "truncated corpus.txt in a complete Download folder",
-         "corpus", UP_TO["Download"],
+         "corpus.txt is missing or damaged (it is not the text Download wrote): delete the folder",
+         UP_TO["Download"],
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "Download", "file": "corpus.txt", "then": "Train"}),
     Case("damaged-best-ckpt", "corrupted best.ckpt in a complete Train folder",
-         "is damaged", UP_TO["Train"],
+         "best.ckpt is damaged (checksum mismatch): delete the folder", UP_TO["Train"],
          "the message names the folder to delete; after deleting it the rerun completes",
          spec={"stage": "Train", "file": "best.ckpt", "then": "Sample"}),
 ]
 
 DIVERGENCE = [
     Case("diverge-nan", "learning rate 1e38, no clipping: the training loss becomes NaN",
-         "loss became nan", UP_TO["EncodeShards"],
+         "loss became nan (gradient norm nan) at step 3", UP_TO["EncodeShards"],
          "the newest checkpoint (before the step named) is intact and loadable",
          spec={"overrides": {"train.learning_rate": 1e38, "train.clip_norm": 0.0,
                              "train.checkpoint_every": 1}}),
     Case("diverge-overflow", "learning rate 1e6, no clipping: the validation loss overflows",
-         "loss became", UP_TO["EncodeShards"],
+         "validation loss became inf nats/char at step 12", UP_TO["EncodeShards"],
          "the newest checkpoint (before the step named) is intact and loadable",
          spec={"overrides": {"train.learning_rate": 1e6, "train.clip_norm": 0.0}}),
 ]
@@ -138,19 +139,22 @@ def bad(id, fault, sees, kept=(), task="Download", note="fix the input and rerun
 
 
 BAD_INPUTS = [
-    bad("input-empty-corpus", "empty corpus file", "the corpus is empty", UP_TO["Download"],
+    bad("input-empty-corpus", "empty corpus file", "the corpus is empty: check the corpus sources",
+        UP_TO["Download"],
         "BuildVocab", corpus=b""),
-    bad("input-binary-corpus", "binary / non-UTF-8 corpus file", "is not UTF-8 text",
+    bad("input-binary-corpus", "binary / non-UTF-8 corpus file",
+        "corpus.txt is not UTF-8 text (bad or NUL byte at offset 11)",
         corpus=b"ROMEO:\nHi\n\n\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"),
     bad("input-latin1-corpus", "Latin-1 encoded corpus file", "bad or NUL byte at offset 8",
         corpus="ROMEO:\nSí, señor.\n\n".encode("latin-1")),
     bad("input-short-corpus", "corpus shorter than one training window (seq_len 32)",
-        "fewer than seq_len + 1 = 33", UP_TO["BuildVocab"], "EncodeShards",
+        "fewer than seq_len + 1 = 33: use a longer corpus or a smaller seq_len", UP_TO["BuildVocab"], "EncodeShards",
         corpus=b"ROMEO:\nHi.\n\n"),
     bad("input-short-for-batch", "corpus too short for batch_size lanes of one window",
-        "too short for 8 lanes", UP_TO["EncodeShards"], "Train",
+        "too short for 8 lanes of 33 chars; lower batch_size or seq_len", UP_TO["EncodeShards"], "Train",
         corpus=b"ROMEO:\nO my sweet lord, what night is this?\n\n" * 6),
-    bad("input-missing-file", "corpus path that does not exist", "no files match",
+    bad("input-missing-file", "corpus path that does not exist",
+        "no-such-corpus.txt`: fix the `path:` of this source",
         overrides={"corpus.sources": [{"path": "{tmp}/no-such-corpus.txt"}]}),
     bad("input-url-unreachable", "URL on a closed port", "could not download http://127.0.0.1:",
         overrides={"corpus.sources": [{"url": "http://127.0.0.1:{closed_port}/corpus.txt"}],
@@ -179,7 +183,8 @@ BAD_INPUTS = [
         overrides={"sample.prime": "ROMEO~€:"}),
     bad("input-unknown-strategy", "unknown sample.strategy", "sample.strategy 'bogus' is unknown",
         UP_TO["Train"], "Sample", overrides={"sample.strategy": "bogus"}),
-    bad("input-config-missing", "--config path that does not exist", "does not exist",
+    bad("input-config-missing", "--config path that does not exist",
+        "no-such-config.yaml does not exist; pass --config PATH to an existing YAML file",
         config="{tmp}/no-such-config.yaml"),
     bad("input-artifacts-under-file", "artifacts_dir below a regular file (unwritable, even for root)",
         "set artifacts_dir in the config to a folder you can write",
@@ -197,7 +202,7 @@ CONCURRENCY = [
     Case("concurrent-holder-killed", "a second run waits on a folder lock whose holder is SIGKILLed",
          "resumed from step-", UP_TO["Train"],
          "the lock dies with its holder; the waiting run resumes from its checkpoints, same bits",
-         "killed, 0"),
+         "holder killed; waiting run 0"),
 ]
 
 GROUPS = [("Killed at any moment (SIGKILL at an exact write)", KILLS),
@@ -229,8 +234,12 @@ def render():
         for c in cases:
             kept = ", ".join(c.kept) if c.kept else "nothing"
             kept = f"complete: {kept}" + (f"; {c.note}" if c.note else "")
-            out.append(f"| `{c.id}` | {_cell(c.fault)} | `{_cell(c.sees)}` | {_cell(c.exit)} | {_cell(kept)} |")
+            sees = ("on rerun: " if c.exit.startswith("killed") else "") + f"`{_cell(c.sees)}`"
+            out.append(f"| `{c.id}` | {_cell(c.fault)} | {sees} | {_cell(c.exit)} | {_cell(kept)} |")
         out.append("")
+    out += ["Also tested elsewhere: SIGTERM/SIGINT save a checkpoint and stop with one line",
+            "(`tests/test_pipeline_faults.py`); concurrent runs on a central `luigid` scheduler",
+            "(`tests/test_scheduler.py`).", ""]
     return "\n".join(out)
 
 
