@@ -58,10 +58,18 @@ def _complete_runs(root):
 
 
 def _previous(task, root):
+    """Newest qualifying run whose vocabulary can still be found (a hand-deleted folder is skipped)."""
     here, arch = task.folder().resolve(), _architecture(task.slice())
-    runs = [(f, m) for f, m in _complete_runs(root)
+    runs = [f for f, m in _complete_runs(root)
             if f.resolve() != here and _architecture(m.get("config", {})) == arch]
-    return runs[-1][0] if runs else None
+    for folder in reversed(runs):
+        try:
+            vocab_path_of(folder)
+        except UserError:
+            log.info("train.init_from: previous: skipping %s, its vocabulary is gone", folder)
+            continue
+        return folder
+    return None
 
 
 def _by_fingerprint(root, prefix):

@@ -127,6 +127,13 @@ def test_previous_is_the_newest_run_with_the_same_architecture(tmp_path):
     assert source["vocab"] == vocab_path_of(newest) and Vocab.load(source["vocab"]) == OLD
 
 
+def test_previous_skips_a_run_whose_vocabulary_is_gone(tmp_path):
+    root = tmp_path / "artifacts"
+    older, _ = fake_run(root, "4" * 64, finished=100)
+    fake_run(root, "5" * 64, finished=200, chain=False)
+    assert resolve(task_with(tmp_path, "previous"))["path"] == str(older / "best.ckpt")
+
+
 def test_previous_without_any_earlier_run_is_a_cold_start(tmp_path):
     assert resolve(task_with(tmp_path, "previous")) is None
     assert resolve(task_with(tmp_path, "")) is None
