@@ -16,7 +16,11 @@ import numpy as np
 from .cell import GATE_ORDER, layer_backward, layer_forward, num_gates
 from .layers import dropout_mask, softmax, softmax_cross_entropy, softmax_cross_entropy_backward
 
-FORGET_BIAS = 1.0  # start remembering: f = sigmoid(1) ~ 0.73 (cifg: input-gate bias -1)
+# Initial gate biases, from measurements (DESIGN.md "Initialisation"): the coupled cell learns
+# fastest with its input gate open (i = sigmoid(1) ~ 0.73, so f ~ 0.27) and unit-variance
+# character rows; the uncoupled cell keeps the usual forget-gate bias of +1.
+GATE_BIAS = {"cifg": ("i", 1.0), "lstm": ("f", 1.0)}
+EMBEDDING_STD = 1.0  # rows of W_x read by character ids: like an embedding, not a dense layer
 
 
 def _one_hot_t(ids, depth, dtype):
@@ -35,7 +39,7 @@ class CIFGLSTM:
     """Unidirectional multi-layer LSTM with coupled input and forget gates (f = 1 - i)."""
 
     def __init__(self, input_size, hidden_size, num_layers, output_size, seed=0,
-                 dtype=np.float32, cell="cifg", dropout=0.0):
+                 dtype=np.float32, cell="cifg", dropout=0.0, char_inputs=False):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers), ("output_size", output_size)):
             if int(v) != v or v < 1:
@@ -44,6 +48,7 @@ class CIFGLSTM:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.D, self.H, self.L, self.K = int(input_size), int(hidden_size), int(num_layers), int(output_size)
         self.G, self.cell, self.dropout = num_gates(cell), cell, float(dropout)
+        self.char_inputs = bool(char_inputs)   # inputs are one-hot ids: initialise W_x rows as embeddings
         self.dtype = np.dtype(dtype)
         self.layout = self._layout()
         self.flat = np.zeros(sum(int(np.prod(s)) for _, s in self.layout), self.dtype)
@@ -53,7 +58,8 @@ class CIFGLSTM:
     def config(self):
         """Constructor arguments (without seed), enough to rebuild the same architecture."""
         return dict(input_size=self.D, hidden_size=self.H, num_layers=self.L, output_size=self.K,
-                    dtype=self.dtype.name, cell=self.cell, dropout=self.dropout)
+                    dtype=self.dtype.name, cell=self.cell, dropout=self.dropout,
+                    char_inputs=self.char_inputs)
 
     def _layout(self):
         shapes, d = [], self.D
@@ -72,15 +78,17 @@ class CIFGLSTM:
         return out
 
     def _init(self, rng):
+        """Uniform(+-1/sqrt(H)) matrices, N(0, 1) rows for character inputs, gate bias."""
         k = 1.0 / np.sqrt(self.H)
         for name, arr in self.params.items():
             if name.startswith("W"):
                 arr[...] = rng.uniform(-k, k, arr.shape)
-        gate = "f" if self.cell == "lstm" else "i"
-        sign = 1.0 if gate == "f" else -1.0
+        if self.char_inputs:
+            self.params["W0"][:self.D] = rng.normal(0.0, EMBEDDING_STD, (self.D, self.G * self.H))
+        gate, bias = GATE_BIAS[self.cell]
         j = GATE_ORDER[self.cell].index(gate)
         for l in range(self.L):
-            self.params[f"b{l}"][j * self.H:(j + 1) * self.H] = sign * FORGET_BIAS
+            self.params[f"b{l}"][j * self.H:(j + 1) * self.H] = bias
 
     @property
     def num_params(self):

@@ -118,7 +118,7 @@ class Train(Stage):
     """Train the CIFG-LSTM; resumes from its checkpoints after a crash or interruption."""
     KEYS = ("model", "train", "shards.seq_len")
     VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every")
-    VERSION = "1"
+    VERSION = "2"   # 2: embedding-style init of character rows, input-gate bias +1
     resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
 
     def upstream(self):

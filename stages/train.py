@@ -34,7 +34,7 @@ class Interrupted(UserError):
 def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
     net = CIFGLSTM(vocab_size, model_cfg.hidden_size, model_cfg.num_layers, vocab_size,
                    seed=model_cfg.seed, dtype=np.dtype(model_cfg.dtype), cell=model_cfg.cell,
-                   dropout=model_cfg.dropout)
+                   dropout=model_cfg.dropout, char_inputs=True)
     settings = TrainSettings(batch_size=train_cfg.batch_size, seq_len=seq_len,
                              steps=train_cfg.steps, time_budget_s=train_cfg.time_budget_s,
                              learning_rate=train_cfg.learning_rate, optimizer=train_cfg.optimizer,

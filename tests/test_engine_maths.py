@@ -105,3 +105,15 @@ def test_whole_stream_equals_chunks_with_carried_state(ids):
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-13)
     np.testing.assert_allclose(state[0], h, atol=1e-13)
     np.testing.assert_allclose(state[1], c, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell,gate", [("cifg", "i"), ("lstm", "f")])
+def test_initial_gate_bias_lands_on_the_named_gate(cell, gate):
+    from tests.reference import split_gates
+    net = CIFGLSTM(5, 8, 2, 4, seed=0, dtype=np.float64, cell=cell, char_inputs=True)
+    for l in range(2):
+        for name, (_, _, b) in split_gates(net, l).items():
+            assert np.all(b == (1.0 if name == gate else 0.0)), (l, name)
+    rows = net.params["W0"][:5]
+    assert 0.7 < rows.std() < 1.3          # embedding-like rows for character ids
+    assert np.abs(net.params["W1"]).max() <= 1 / np.sqrt(8)
