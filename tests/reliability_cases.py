@@ -65,8 +65,8 @@ KILLS = [
          "resumed from step-00000024.ckpt"),
     kill("kill-sample-mid", "SIGKILL after samples.json, before samples.txt",
          "after", "Sample/*/samples.json", 1, "Sample", UP_TO["Train"], "Sample done:"),
-    kill("kill-evaluate-mid", "SIGKILL after report.json, before report.md",
-         "after", "Evaluate/*/report.json", 1, "Evaluate", UP_TO["Sample"], "Evaluate done:"),
+    kill("kill-evaluate-mid", "SIGKILL after the first report picture, before report.json",
+         "after", "Evaluate/*/learning_curve.png", 1, "Evaluate", UP_TO["Sample"], "Evaluate done:"),
 ]
 
 # SIGKILL from outside at a moment found by polling: real timing, whatever the stage is doing.

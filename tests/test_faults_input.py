@@ -1,6 +1,5 @@
 """Bad inputs and a diverging run: one clear line, non-zero exit, nothing wrong marked complete."""
 import functools
-import hashlib
 import http.server
 import os
 import re

@@ -5,17 +5,13 @@ stage, torn temp files, and each step of a checkpoint write; the polled ones kil
 with real timing. After each kill, every folder marked complete must hold whole, parseable
 outputs, and the rerun must reproduce the uninterrupted run's parameters bit for bit.
 """
-import os
-import signal
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import play_text, run_luigi, write_config
 from tests.faults_support import (assert_same_results, check_artifacts, killed_run,
                                   reference_results, seeded_config, start, stages_done,
                                   wait_for)
-from tests.reliability_cases import ASYNC_KILLS, KILLS, STAGES, UP_TO
+from tests.reliability_cases import ASYNC_KILLS, KILLS, UP_TO
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +48,7 @@ def test_kill_from_outside_then_rerun_completes(case, tmp_path, reference):
     try:
         wait_for(lambda: list(artifacts.glob(spec["poll"])) or proc.poll() is not None)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()   # SIGKILL (a no-op if it has already exited)
         proc.wait()
     done_before = set(stages_done(proc.log.read_text()))
     assert check_artifacts(artifacts) == done_before | set(case.kept)
