@@ -72,4 +72,4 @@ def summarize(total_nats, count):
     """Per-character loss in the three usual units."""
     nats = total_nats / max(count, 1)
     return {"nats_per_char": nats, "bits_per_char": nats / math.log(2),
-            "perplexity": math.exp(nats), "chars": count}
+            "perplexity": math.exp(nats) if nats < 700 else math.inf, "chars": count}

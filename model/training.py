@@ -100,8 +100,9 @@ class Trainer:
         loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
-            raise DivergenceError(f"loss became {loss} (gradient norm {norm}) at step {self.step + 1}; "
-                                  "lower train.learning_rate or train.clip_norm")
+            fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else
+                                                   ", or turn on clipping with train.clip_norm")
+            raise DivergenceError(f"loss became {loss} (gradient norm {norm}) at step {self.step + 1}; {fix}")
         self.step += 1
         lr = learning_rate(self.cfg.learning_rate, self.step, self.progress(), self.cfg.warmup_steps,
                            self.cfg.decay, self.cfg.min_lr_ratio)

@@ -127,8 +127,8 @@ DIVERGENCE = [
          "the newest checkpoint (before the step named) is intact and loadable",
          spec={"overrides": {"train.learning_rate": 1e38, "train.clip_norm": 0.0,
                              "train.checkpoint_every": 1}}),
-    Case("diverge-overflow", "learning rate 1e6, no clipping: the validation loss overflows",
-         "validation loss became inf nats/char at step", UP_TO["EncodeShards"],
+    Case("diverge-overflow", "learning rate 1e6, no clipping: the validation loss explodes",
+         "nats/char at step", UP_TO["EncodeShards"],
          "the newest checkpoint (before the step named) is intact and loadable",
          spec={"overrides": {"train.learning_rate": 1e6, "train.clip_norm": 0.0}}),
 ]

@@ -93,7 +93,8 @@ def test_two_concurrent_runs_share_the_work_and_run_every_stage_once(luigid, tmp
              for extra in ((), ("--no-lock",))]
     (code1, out1), (code2, out2) = [finish(p) for p in procs]
     assert done_lines(out1, out2) == Counter(ALL), out1 + out2     # every stage ran exactly once
-    assert "already done by another run" not in out1 + out2         # the scheduler kept them apart
+    # (Under load the scheduler may hand a task that just finished to the other worker too; the
+    # per-folder lock then makes that worker find it done instead of running it again.)
     # Luigi's exit codes: 0, or 10 (luigi.cfg [retcode] already_running) for an invocation some
     # of whose tasks another worker was running when it stopped asking for work. Never a failure.
     for code, out in ((code1, out1), (code2, out2)):
