@@ -9,7 +9,6 @@ A rerun after a crash or kill resumes from the newest checkpoint that verifies; 
 is reported and skipped. SIGINT/SIGTERM write a checkpoint before stopping.
 """
 import json
-import os
 import signal
 import time
 from contextlib import contextmanager
@@ -147,9 +146,12 @@ class _Monitor:
         self.curve = _restore_metrics(self.out / "metrics.jsonl", trainer.step)
         self.best = min((r["val_nats_per_char"] for r in self.curve), default=float("inf"))
         self.window, self.t0, self.eval_seconds = [], time.perf_counter(), 0.0
+        self.since_eval = []   # training losses since the last evaluation (the curve's train_loss)
 
     def after_step(self, stats):
         self.window.append(stats)
+        self.since_eval.append(stats["loss"])
+        self.last_lr = stats["lr"]
         step = stats["step"]
         if step % self.cfg.log_every == 0:
             self._log_line()
@@ -183,9 +185,10 @@ class _Monitor:
         self.eval_seconds += time.perf_counter() - t0
         row = {"step": self.tr.step, "t": round(self.tr.seconds, 3),
                "wall": round(time.perf_counter() - self.t0, 3), "train_loss":
-               float(np.mean([s["loss"] for s in self.window])) if self.window else None,
+               float(np.mean(self.since_eval)) if self.since_eval else None,
                "val_nats_per_char": res["nats_per_char"], "val_chars": res["chars"],
-               "lr": self.tr.cfg.learning_rate}
+               "lr": self.last_lr}
+        self.since_eval = []
         with open(self.out / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         self.curve.append(row)
