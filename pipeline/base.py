@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict

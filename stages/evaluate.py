@@ -127,7 +127,8 @@ def _unseen(train_ids, val_ids, vocab):
 
 def _write(report, metrics_path, folder):
     # Imported here: matplotlib takes a while to load and only this stage draws.
-    from .report_render import plot_learning_curve, plot_sample_metrics, render_markdown
+    from .report_markdown import render_markdown
+    from .report_render import plot_learning_curve, plot_sample_metrics
     rows = [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()]
     baselines = {f"{report['heldout']['ngram']['order']}-gram Kneser-Ney": report["heldout"]["ngram"]["nats_per_char"],
                  "unigram": report["heldout"]["unigram"]["nats_per_char"]}

@@ -5,8 +5,10 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import pytest
 
+from stages import report_markdown as rm
 from stages import report_render as rr
-from stages.report_render import plot_learning_curve, plot_sample_metrics, render_markdown
+from stages.report_markdown import render_markdown
+from stages.report_render import plot_learning_curve, plot_sample_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASELINES = {"7-gram Kneser-Ney": 1.52, "unigram": 3.3}
@@ -144,7 +146,7 @@ def test_markdown_metric_tables_cover_every_metric_with_nan_as_na():
     assert "| `bleu4` | n/a | 0.51 | 0.52 |" in md
     assert "| `self_bleu` | 0.1235 | 0.1235 | 0.1235 |" in md
     assert "temperature 0.8" in md and "temperature 1.0" in md
-    assert rr.METRIC_NOTES["novelty"] in md and rr.METRIC_NOTES["self_bleu"] in md
+    assert rm.METRIC_NOTES["novelty"] in md and rm.METRIC_NOTES["self_bleu"] in md
 
 
 def test_markdown_embeds_each_given_image_once():
@@ -164,7 +166,7 @@ def test_markdown_excerpts_provenance_and_model_line():
     md = render_markdown(report(), IMAGES)
     assert "ROMEO:\nBut soft!" in md and "JULIET:" in md and "three" in md
     assert "four" not in md  # only the first three samples
-    assert "x" * rr.EXCERPT_CHARS not in md and "truncated" in md
+    assert "x" * rm.EXCERPT_CHARS not in md and "truncated" in md
     assert "| train | abcdef012345 | 812.3 |" in md and "abcdef0123456" not in md
     assert "1,234,567 parameters" in md and "5,000 training steps" in md
     assert "15.0 min" in md
