@@ -68,8 +68,8 @@ class Stage(luigi.Task):
         return load_config(self.config)
 
     def upstream(self):
-        """Input stages, as a list (requires() of every stage returns this)."""
-        return []
+        """Input stages, as a list: what requires() declares."""
+        return luigi.task.flatten(self.requires())
 
     def identity(self):
         """Extra content identity folded into the fingerprint (Download: the corpus)."""

@@ -75,11 +75,8 @@ class BuildVocab(Stage):
     """Character vocabulary of the whole corpus, in codepoint order."""
     VERSION = "1"
 
-    def upstream(self):
-        return [Download(config=self.config)]
-
     def requires(self):
-        return self.upstream()
+        return [Download(config=self.config)]
 
     def output(self):
         return self.marker()
@@ -96,11 +93,8 @@ class EncodeShards(Stage):
     KEYS = ("shards",)
     VERSION = "1"
 
-    def upstream(self):
-        return [BuildVocab(config=self.config)]
-
     def requires(self):
-        return self.upstream()
+        return [BuildVocab(config=self.config)]
 
     def output(self):
         return self.marker()
@@ -121,11 +115,8 @@ class Train(Stage):
     VERSION = "2"   # 2: embedding-style init of character rows, input-gate bias +1
     resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
 
-    def upstream(self):
-        return [EncodeShards(config=self.config)]
-
     def requires(self):
-        return self.upstream()
+        return [EncodeShards(config=self.config)]
 
     def slice(self):
         # train.init_from joins the fingerprint only when set: runs made before the key existed
@@ -157,11 +148,8 @@ class Sample(Stage):
     KEYS = ("sample", "vocab.unknown")
     VERSION = "1"
 
-    def upstream(self):
-        return [Train(config=self.config)]
-
     def requires(self):
-        return self.upstream()
+        return [Train(config=self.config)]
 
     def output(self):
         return self.marker()
@@ -178,11 +166,8 @@ class Evaluate(Stage):
     KEYS = ("evaluate",)
     VERSION = "2"   # 2: reference texts and comparison pool from separate halves
 
-    def upstream(self):
-        return [Sample(config=self.config)]
-
     def requires(self):
-        return self.upstream()
+        return [Sample(config=self.config)]
 
     def output(self):
         return self.marker()

@@ -205,18 +205,11 @@ def sample_text(net, vocab, length, prime="\n", temperature=0.8, seed=0):
     return vocab.decode(ids[0])
 
 
-def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, *, log=print,
-                 report=None, continue_from=None, init=None):
-    """Train (or resume) into `out_dir`; returns a summary dict for meta.json.
+def _start(trainer, out_dir, log, continue_from, init):
+    """Resume this folder's run, else continue a finished one, else warm- or cold-start.
 
-    `init(net) -> dict | None` (a warm start) sets the initial weights of a run that neither
-    resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
-    reports it) and in the summary as `init_from`.
+    Returns (checkpoint resumed from or None, warm-start record or None).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out_dir)
-    trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
     resumed = resume(trainer, out_dir, log)
     init_record, started_from = out_dir / INIT_RECORD, None
     if resumed is None and continue_from is not None:
@@ -230,6 +223,22 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
             init_record.unlink(missing_ok=True)
     elif init_record.exists():
         started_from = json.loads(init_record.read_text())
+    return resumed, started_from
+
+
+def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, *, log=print,
+                 report=None, continue_from=None, init=None):
+    """Train (or resume) into `out_dir`; returns a summary dict for meta.json.
+
+    `init(net) -> dict | None` (a warm start) sets the initial weights of a run that neither
+    resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
+    reports it) and in the summary as `init_from`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_dir)
+    trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
+    resumed, started_from = _start(trainer, out_dir, log, continue_from, init)
     if train_cfg.eval_chars:
         val_ids = val_ids[:train_cfg.eval_chars]
     mon = _Monitor(trainer, out_dir, np.asarray(val_ids, np.int64), vocab, train_cfg, log, report)
