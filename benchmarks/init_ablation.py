@@ -43,13 +43,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--text", required=True)
     p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--only", type=int, nargs="*", help="indices into VARIANTS to run (default: all)")
     args = p.parse_args()
     text = open(args.text, encoding="utf-8").read()
     chars = sorted(set(text))
     stoi = {c: i for i, c in enumerate(chars)}
     ids = np.array([stoi[c] for c in text], np.uint8)
     n = int(len(ids) * 0.9)
-    for scale, bias in VARIANTS:
+    for scale, bias in [VARIANTS[i] for i in args.only] if args.only else VARIANTS:
         curve = run(ids[:n], ids[n:n + 20000].astype(np.int64), len(chars), scale, bias, args.steps)
         print(json.dumps({"row_std": scale, "input_gate_bias": bias, "val_every_200_steps": curve}), flush=True)
 
