@@ -49,7 +49,7 @@ class ShardsConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     cell: str = spec("cifg", one_of("cifg", "lstm"), "cifg couples the gates (f = 1 - i); lstm does not")
-    hidden_size: int = spec(512, POSITIVE, "cells per layer")
+    hidden_size: int = spec(384, POSITIVE, "cells per layer")
     num_layers: int = spec(2, POSITIVE, "stacked recurrent layers")
     dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output during training")
     dtype: str = spec("float32", one_of("float32", "float64"), "floating-point precision")
@@ -58,10 +58,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = spec(600, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
+    steps: int = spec(950, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
     time_budget_s: float = spec(0.0, NON_NEGATIVE, "stop after this many training seconds (0 = off)")
     batch_size: int = spec(64, POSITIVE, "parallel lanes of the training stream")
-    learning_rate: float = spec(2e-3, POSITIVE, "peak learning rate")
+    learning_rate: float = spec(3e-3, POSITIVE, "peak learning rate")
     optimizer: str = spec("adam", one_of("sgd", "adagrad", "adam", "adamw"), "update rule")
     weight_decay: float = spec(0.0, NON_NEGATIVE, "decoupled weight decay on matrices (sgd, adagrad, adamw)")
     momentum: float = spec(0.9, NON_NEGATIVE, "sgd momentum")

@@ -1,0 +1,83 @@
+"""The kernel choices inside the engine, timed against their alternatives.
+
+    python benchmarks/kernels.py [--hidden 512 --batch 64 --seq 100 --vocab 65]
+
+Prints one JSON line of medians (microseconds or milliseconds):
+- the backward loop's `da_t @ W_h^T` with a contiguous copy of W_h^T (NN) vs the transposed view;
+- the embedding gradient (scatter-add of T*B rows into V rows): np.add.at, sort + reduceat,
+  and the one-hot-transpose GEMM the engine uses;
+- float32 vs float64 peak of a 2048 x 2048 matrix product (best of ten).
+"""
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def median_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def recurrent_gemm(B, H, G, rng):
+    da = rng.standard_normal((B, G * H), dtype=np.float32)
+    Wh = rng.standard_normal((H, G * H), dtype=np.float32)
+    WhT, out = np.ascontiguousarray(Wh.T), np.empty((B, H), np.float32)
+    return {"loop_gemm_transposed_view_us": 1e6 * median_time(lambda: np.matmul(da, Wh.T, out=out), 200),
+            "loop_gemm_contiguous_nn_us": 1e6 * median_time(lambda: np.matmul(da, WhT, out=out), 200)}
+
+
+def embedding_grad(N, V, GH, rng):
+    ids = rng.integers(0, V, N)
+    da = rng.standard_normal((N, GH), dtype=np.float32)
+    G = np.zeros((V, GH), np.float32)
+
+    def add_at():
+        G[...] = 0
+        np.add.at(G, ids, da)
+
+    def reduceat():
+        order = np.argsort(ids, kind="stable")
+        s = ids[order]
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        G[...] = 0
+        G[s[starts]] = np.add.reduceat(da[order], starts, axis=0)
+
+    def one_hot_gemm():
+        oh = np.zeros((V, N), np.float32)
+        oh[ids, np.arange(N)] = 1
+        np.matmul(oh, da, out=G)
+    return {f"embedding_grad_{f.__name__}_ms": 1e3 * median_time(f, 5) for f in (add_at, reduceat, one_hot_gemm)}
+
+
+def gemm_peaks(n=2048):
+    out = {}
+    for dt in (np.float32, np.float64):
+        a = np.random.default_rng(0).standard_normal((n, n)).astype(dt)
+        best = min(median_time(lambda: a @ a, 1) for _ in range(10))
+        out[f"gemm_peak_{dt.__name__}_gflops"] = 2 * n ** 3 / best / 1e9
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--seq", type=int, default=100)
+    p.add_argument("--vocab", type=int, default=65)
+    a = p.parse_args()
+    rng = np.random.default_rng(0)
+    res = {**recurrent_gemm(a.batch, a.hidden, 3, rng),
+           **embedding_grad(a.batch * a.seq, a.vocab, 3 * a.hidden, rng), **gemm_peaks()}
+    print(json.dumps({k: round(v, 1) for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()
