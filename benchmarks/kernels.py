@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from train_throughput import gemm_peak_gflops  # same folder: the same peak measurement
+
 
 def median_time(fn, repeats):
     fn()
@@ -57,13 +59,8 @@ def embedding_grad(N, V, GH, rng):
     return {f"embedding_grad_{f.__name__}_ms": 1e3 * median_time(f, 5) for f in (add_at, reduceat, one_hot_gemm)}
 
 
-def gemm_peaks(n=2048):
-    out = {}
-    for dt in (np.float32, np.float64):
-        a = np.random.default_rng(0).standard_normal((n, n)).astype(dt)
-        best = min(median_time(lambda: a @ a, 1) for _ in range(10))
-        out[f"gemm_peak_{dt.__name__}_gflops"] = 2 * n ** 3 / best / 1e9
-    return out
+def gemm_peaks():
+    return {f"gemm_peak_{dt.__name__}_gflops": gemm_peak_gflops(dtype=dt) for dt in (np.float32, np.float64)}
 
 
 def main():

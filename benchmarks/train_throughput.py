@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from model import CIFGLSTM, Trainer, TrainSettings, generate  # noqa: E402
 
 
-def gemm_peak_gflops(n=2048, repeats=10):
-    """Best of several large float32 GEMMs: the rate this machine can reach at all."""
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+def gemm_peak_gflops(n=2048, repeats=10, dtype=np.float32):
+    """Best of several large GEMMs: the rate this machine can reach at all."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
     b = a.copy()
     np.matmul(a, b)
     times = []

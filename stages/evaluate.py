@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model import evaluate_stream
+from model.evaluate import summarize
 
 from .atomic import atomic_write_json, atomic_write_text
 from .metrics import MetricContext, compute_all
@@ -29,11 +30,6 @@ from .vocab import Vocab
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
 
 
-def _loss(total_nats, count):
-    nats = total_nats / count
-    return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "perplexity": math.exp(nats)}
-
-
 def heldout(net, train_ids, val_ids, vocab_size, cfg):
     """Per-model held-out loss dicts, the fitted n-gram and a verdict sentence."""
     ctx = train_ids[-cfg.burn_in:] if cfg.burn_in else None
@@ -44,11 +40,11 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg):
     windowed["protocol"] = f"independent {WINDOW}-character windows from a zero state"
     lm = KneserNeyLM(cfg.ngram_order, vocab_size).fit(train_ids)
     out = {"lstm": lstm, "lstm_window256": windowed,
-           "ngram": {**_loss(lm.stream_nll(val_ids, context=train_ids).sum(), len(val_ids)),
+           "ngram": {**summarize(lm.stream_nll(val_ids, context=train_ids).sum(), len(val_ids)),
                      "order": cfg.ngram_order},
-           "unigram": _loss(KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids).sum(),
+           "unigram": summarize(KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids).sum(),
                             len(val_ids)),
-           "uniform": _loss(len(val_ids) * math.log(vocab_size), len(val_ids))}
+           "uniform": summarize(len(val_ids) * math.log(vocab_size), len(val_ids))}
     gap = out["ngram"]["nats_per_char"] - lstm["nats_per_char"]
     verdict = (f"The LSTM {'beats' if gap > 0 else 'does not beat'} the {cfg.ngram_order}-gram "
                f"Kneser-Ney baseline: {lstm['nats_per_char']:.4f} vs "
