@@ -8,7 +8,9 @@ schedule driven by that budget. At `--points` evenly spaced moments it pauses th
 scores the whole validation split with the state carried through (the Evaluate stage's
 protocol: `evaluate.lanes` lanes after `evaluate.burn_in` unscored characters, with the end of
 the training text as context). Prints one JSON line per point: `t` (training seconds so far),
-`val_nats_per_char`, `step`, `chars_per_s`, `eval_s` (evaluation time, not counted in `t`).
+`val_nats_per_char`, `step`, `chars_per_s`, `eval_s` (evaluation time, not counted in `t`),
+`train_nats_per_char` (mean training loss since the previous point, dropout on: the gap to
+the validation loss shows overfitting) and `epoch` (passes over the training text so far).
 The last line is the final model, also scored on independent 256-character windows
 (`val_window256_nats_per_char`, the fixed-context protocol of character transformers).
 """
@@ -56,9 +58,9 @@ def run(config, budget, points):
     tcfg = dataclasses.replace(cfg.train, time_budget_s=float(budget), steps=10 ** 9)
     trainer = build(cfg.model, tcfg, cfg.shards.seq_len, vocab.size, train_ids)
     marks = [budget * (k + 1) / points for k in range(points)]
-    total_eval = 0.0
+    total_eval, losses = 0.0, []
     while marks:
-        trainer.train_step()
+        losses.append(trainer.train_step()["loss"])
         if trainer.seconds >= marks[0] or trainer.done():
             while marks and trainer.seconds >= marks[0]:
                 marks.pop(0)
@@ -67,7 +69,9 @@ def run(config, budget, points):
             total_eval += eval_s
             row = {"t": round(trainer.seconds, 2), "step": trainer.step, "val_nats_per_char": round(nats, 4),
                    "chars_per_s": round(trainer.step * tcfg.batch_size * cfg.shards.seq_len / trainer.seconds),
-                   "eval_s": round(eval_s, 2)}
+                   "eval_s": round(eval_s, 2), "train_nats_per_char": round(float(np.mean(losses)), 4),
+                   "epoch": trainer.epoch}
+            losses = []
             if done:
                 w = evaluate_stream(trainer.net, val_ids, window=256)["nats_per_char"]
                 row.update(final=True, val_window256_nats_per_char=round(w, 4),
