@@ -72,3 +72,13 @@ def test_readme_documents_every_key():
 def test_every_shipped_config_is_valid():
     for path in [REPO / "pipeline.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
         load_config(path)
+
+
+SHIPPED = sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "benchmarks").glob("sweeps*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_config_loads(path):
+    """A typo in a benchmark or example config would otherwise surface only an hour into a run."""
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
