@@ -12,7 +12,9 @@ the training text as context). Prints one JSON line per point: `t` (training sec
 `train_nats_per_char` (mean training loss since the previous point, dropout on: the gap to
 the validation loss shows overfitting) and `epoch` (passes over the training text so far).
 The last line is the final model, also scored on independent 256-character windows
-(`val_window256_nats_per_char`, the fixed-context protocol of character transformers).
+(`val_window256_nats_per_char`, the fixed-context protocol of character transformers), and
+names the lowest validation loss of all points (`best_val_nats_per_char`, at `best_t`): the
+model the pipeline would keep as best.ckpt when it evaluates at the same moments.
 """
 import argparse
 import dataclasses
@@ -58,7 +60,7 @@ def run(config, budget, points):
     tcfg = dataclasses.replace(cfg.train, time_budget_s=float(budget), steps=10 ** 9)
     trainer = build(cfg.model, tcfg, cfg.shards.seq_len, vocab.size, train_ids)
     marks = [budget * (k + 1) / points for k in range(points)]
-    total_eval, losses = 0.0, []
+    total_eval, losses, best = 0.0, [], (float("inf"), 0.0)
     while marks:
         losses.append(trainer.train_step()["loss"])
         if trainer.seconds >= marks[0] or trainer.done():
@@ -67,6 +69,7 @@ def run(config, budget, points):
             done = trainer.done() or not marks
             nats, eval_s = score(trainer.net, train_ids, val_ids, cfg.evaluate)
             total_eval += eval_s
+            best = min(best, (nats, trainer.seconds))
             row = {"t": round(trainer.seconds, 2), "step": trainer.step, "val_nats_per_char": round(nats, 4),
                    "chars_per_s": round(trainer.step * tcfg.batch_size * cfg.shards.seq_len / trainer.seconds),
                    "eval_s": round(eval_s, 2), "train_nats_per_char": round(float(np.mean(losses)), 4),
@@ -75,6 +78,7 @@ def run(config, budget, points):
             if done:
                 w = evaluate_stream(trainer.net, val_ids, window=256)["nats_per_char"]
                 row.update(final=True, val_window256_nats_per_char=round(w, 4),
+                           best_val_nats_per_char=round(best[0], 4), best_t=round(best[1], 2),
                            total_eval_s=round(total_eval, 1), params=trainer.net.num_params,
                            config=config, budget_s=budget)
                 marks = []
