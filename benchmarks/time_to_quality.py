@@ -54,6 +54,14 @@ def score(net, train_ids, val_ids, ev):
     return res["nats_per_char"], time.perf_counter() - t0
 
 
+def point_row(trainer, nats, eval_s, losses):
+    """One evaluation point: clock, validation and training loss since the previous point."""
+    chars = trainer.step * trainer.lanes.B * trainer.lanes.T
+    return {"t": round(trainer.seconds, 2), "step": trainer.step, "val_nats_per_char": round(nats, 4),
+            "chars_per_s": round(chars / trainer.seconds), "eval_s": round(eval_s, 2),
+            "train_nats_per_char": round(float(np.mean(losses)), 4), "epoch": trainer.epoch}
+
+
 def run(config, budget, points):
     cfg = load_config(config)
     (train_ids, val_ids), vocab = prepare(config)
@@ -70,10 +78,7 @@ def run(config, budget, points):
             nats, eval_s = score(trainer.net, train_ids, val_ids, cfg.evaluate)
             total_eval += eval_s
             best = min(best, (nats, trainer.seconds))
-            row = {"t": round(trainer.seconds, 2), "step": trainer.step, "val_nats_per_char": round(nats, 4),
-                   "chars_per_s": round(trainer.step * tcfg.batch_size * cfg.shards.seq_len / trainer.seconds),
-                   "eval_s": round(eval_s, 2), "train_nats_per_char": round(float(np.mean(losses)), 4),
-                   "epoch": trainer.epoch}
+            row = point_row(trainer, nats, eval_s, losses)
             losses = []
             if done:
                 w = evaluate_stream(trainer.net, val_ids, window=256)["nats_per_char"]
