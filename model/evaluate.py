@@ -14,58 +14,78 @@ import numpy as np
 
 
 def _lanes(full, first, lanes, burn_in):
-    """Inputs (T, B), targets (T, B) and weights (T, B) for `lanes` segments of full[first:]."""
+    """Inputs, targets, weights and target positions in `full`, all (T, B), for `lanes`
+    segments of full[first:]."""
     bounds = np.linspace(first, len(full), lanes + 1).round().astype(int)
     spans = [(max(0, s - 1 - burn_in), s, e) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
     T = max(e - max(start, 0) for start, s, e in spans)
     x = np.zeros((T, len(spans)), np.int64)
     y = np.zeros_like(x)
     w = np.zeros(x.shape, bool)
+    pos = np.zeros_like(x)
     for b, (start, s, e) in enumerate(spans):
         if start == 0 and s == 0:
             s = 1  # the very first character has no predecessor to predict it from
         n = e - start - 1
         x[:n, b], y[:n, b] = full[start:e - 1], full[start + 1:e]
+        pos[:n, b] = np.arange(start + 1, e)
         w[s - start - 1:n, b] = True
-    return x, y, w
+    return x, y, w, pos
 
 
 def _windows(full, first, window):
-    scored = full[first - 1 if first else 0:]
+    offset = first - 1 if first else 0
+    scored = full[offset:]
     n = (len(scored) - 1) // window * window
     if n <= 0:
         raise ValueError(f"the stream is shorter than one window of {window}")
     x = scored[:n].reshape(-1, window).T
     y = scored[1:n + 1].reshape(-1, window).T
-    return x, y, np.ones(x.shape, bool)
+    pos = (offset + 1 + np.arange(n)).reshape(-1, window).T
+    return x, y, np.ones(x.shape, bool), pos
 
 
 def evaluate_stream(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk=256,
                     max_batch=256):
     """Loss of `net` on `ids`: dict with nats_per_char, bits_per_char, perplexity, chars."""
+    nll = stream_nll(net, ids, context, lanes, burn_in, window, chunk, max_batch)
+    scored = ~np.isnan(nll)
+    return summarize(float(nll[scored].sum()), int(scored.sum()))
+
+
+def stream_nll(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk=256,
+               max_batch=256):
+    """Per-character -log p (nats) of `ids` under the protocol of `evaluate_stream`.
+
+    Entry i is the loss of ids[i]; characters the protocol does not score (the first one
+    without context, the tail after the last whole window) are NaN. Aligned with the
+    n-gram's `stream_nll`, so the two can be compared block by block.
+    """
     ids = np.asarray(ids, np.int64)
     ctx = np.zeros(0, np.int64) if context is None else np.asarray(context, np.int64)
     full = np.concatenate([ctx, ids])
-    x, y, w = (_windows(full, len(ctx), window) if window
-               else _lanes(full, len(ctx), lanes, burn_in))
-    total = 0.0
+    x, y, w, pos = (_windows(full, len(ctx), window) if window
+                    else _lanes(full, len(ctx), lanes, burn_in))
+    out = np.full(len(ids), np.nan)
     for b0 in range(0, x.shape[1], max_batch):   # bounded memory for many windows
         cols = slice(b0, b0 + max_batch)
-        total += _score(net, x[:, cols], y[:, cols], w[:, cols], chunk)
-    return summarize(total, int(w.sum()))
+        nll = _score(net, x[:, cols], y[:, cols], chunk)
+        keep = w[:, cols]
+        out[pos[:, cols][keep] - len(ctx)] = nll[keep]
+    return out
 
 
-def _score(net, x, y, w, chunk):
-    """Summed -log p of the weighted targets, running the lanes with carried state."""
-    state, total = net.zero_state(x.shape[1]), 0.0
+def _score(net, x, y, chunk):
+    """-log p of every target (T, B), running the lanes with carried state."""
+    state, out = net.zero_state(x.shape[1]), np.empty(x.shape)
     for t0 in range(0, x.shape[0], chunk):
-        xs, ys, ws = x[t0:t0 + chunk], y[t0:t0 + chunk], w[t0:t0 + chunk]
+        xs, ys = x[t0:t0 + chunk], y[t0:t0 + chunk]
         logits, state, _ = net.forward(xs, state)
         logits = logits.astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         logp = logits[np.arange(ys.size), ys.reshape(-1)] - np.log(np.exp(logits).sum(axis=1))
-        total -= float(logp[ws.reshape(-1)].sum())
-    return total
+        out[t0:t0 + chunk] = -logp.reshape(ys.shape)
+    return out
 
 
 def summarize(total_nats, count):

@@ -4,6 +4,7 @@ import pytest
 
 from model import (CIFGLSTM, CheckpointError, DivergenceError, Trainer, TrainSettings,
                    evaluate_stream, load_checkpoint, save_checkpoint)
+from model.evaluate import stream_nll
 from model.optim import clip_global_norm, learning_rate, make_optimizer
 
 
@@ -129,6 +130,31 @@ def test_evaluate_stream_exact_and_lanes():
     assert windowed["chars"] == (len(ids) - 1) // 50 * 50
     grouped = evaluate_stream(net, ids, window=50, max_batch=3)   # 11 windows in 4 groups
     assert grouped["nats_per_char"] == pytest.approx(windowed["nats_per_char"], rel=1e-9)
+
+
+def _manual_nll(net, ids):
+    """-log p(ids[i] | ids[:i]) for i >= 1, one stream from a zero state."""
+    probs, _ = net.posterior(ids[:-1, None])
+    return -np.log(probs[np.arange(len(ids) - 1), 0, ids[1:]].astype(np.float64))
+
+
+def test_stream_nll_puts_each_loss_at_its_characters_position():
+    # Lanes whose burn-in reaches back to the stream's start read exactly what one stream reads,
+    # so every per-character loss must equal the single stream's at the same position.
+    net = CIFGLSTM(11, 16, 2, 11, seed=0, dtype=np.float64)
+    ids = stream(600, seed=3).astype(np.int64)
+    manual = _manual_nll(net, ids)
+    nll = stream_nll(net, ids, lanes=4, burn_in=len(ids))
+    assert np.isnan(nll[0]) and not np.isnan(nll[1:]).any()
+    np.testing.assert_allclose(nll[1:], manual, rtol=1e-9)
+    ctx = stream_nll(net, ids[300:], context=ids[:300], lanes=3, burn_in=len(ids))
+    np.testing.assert_allclose(ctx, manual[299:], rtol=1e-9)
+    assert ctx.sum() == pytest.approx(evaluate_stream(net, ids[300:], context=ids[:300], lanes=3,
+                                                      burn_in=len(ids))["nats_per_char"] * 300)
+    # Windows restart from a zero state: the second window is its own short stream.
+    win = stream_nll(net, ids, window=50, max_batch=3)
+    np.testing.assert_allclose(win[51:101], _manual_nll(net, ids[50:101]), rtol=1e-9)
+    assert np.isnan(win[(len(ids) - 1) // 50 * 50 + 1:]).all()   # the tail no window scores
 
 
 def test_float32_and_float64_agree():
