@@ -10,7 +10,7 @@ loads such a function.  The plain metric functions live in `metrics_text`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -42,6 +42,8 @@ class MetricContext:
     heldout_lines: list[str]
     lm: object  # a fitted stages.ngram.KneserNeyLM
     encode: Callable[[str], np.ndarray]
+    # text -> the text before it (prime, preceding held-out text): the n-gram's context.
+    before: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, train_text: str, heldout_text: str, lm, encode) -> "MetricContext":
@@ -91,7 +93,7 @@ def _register_builtins() -> None:
         lambda s, c: float(np.mean([repetition(x) for x in s])) if s else float("nan"))
     for n in (1, 2, 3, 4):
         register_metric(f"js_{n}")(lambda s, c, n=n: js_divergence(s, c.heldout_text, n))
-    register_metric("ngram_nll")(lambda s, c: ngram_nll(s, c.lm, c.encode))
+    register_metric("ngram_nll")(lambda s, c: ngram_nll(s, c.lm, c.encode, c.before))
     for key in ("speaker_line_share", "known_speaker_share", "overlong_line_share",
                 "malformed_turn_share"):
         register_metric(key)(lambda s, c, key=key: play_format(

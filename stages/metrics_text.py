@@ -7,7 +7,7 @@ straddle two texts.  A ratio with an empty denominator is NaN ("undefined").
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -158,8 +158,16 @@ def _kl_bits(p: np.ndarray, m: np.ndarray) -> float:
     return float(np.sum(p[mask] * np.log2(p[mask] / m[mask])))
 
 
-def ngram_nll(texts: str | Sequence[str], lm, encode: Callable[[str], np.ndarray]) -> float:
-    """Mean nats/char of the text(s) under a fitted KneserNeyLM, each scored from its start."""
-    nll = [lm.stream_nll(np.asarray(encode(t))) for t in _as_list(texts) if t]
+def ngram_nll(texts: str | Sequence[str], lm, encode: Callable[[str], np.ndarray],
+              before: Mapping[str, str] | None = None) -> float:
+    """Mean nats/char of the text(s) under a fitted KneserNeyLM.
+
+    `before` maps a text to the text that preceded it (a sample's prime, the held-out text
+    before a real chunk): the n-gram reads it first, as it reads the training text before
+    the validation split. A text not in `before` is scored from its start.
+    """
+    before = before or {}
+    nll = [lm.stream_nll(np.asarray(encode(t)), context=np.asarray(encode(before.get(t, ""))))
+           for t in _as_list(texts) if t]
     total = sum(len(x) for x in nll)
     return ratio(sum(float(x.sum()) for x in nll), total)

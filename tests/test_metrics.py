@@ -155,6 +155,17 @@ def test_ngram_nll_under_order_one_model_by_hand():
     assert ngram_nll(["ab", "d"], lm, encode) == pytest.approx(expected)
 
 
+def test_ngram_nll_reads_the_text_before_each_sample_as_context():
+    vocab, encode = make_codec(TRAIN)
+    lm = KneserNeyLM(4, len(vocab)).fit(encode(TRAIN))
+    prime, text = "First Citizen:\n", "Before we"
+    with_context = lm.stream_nll(encode(prime + text))[len(prime):].mean()
+    assert ngram_nll([text], lm, encode, {text: prime}) == pytest.approx(with_context)
+    # The context matters here: from its start the text scores differently.
+    assert abs(ngram_nll([text], lm, encode) - with_context) > 0.1
+    assert ngram_nll([text], lm, encode, {"other": prime}) == pytest.approx(ngram_nll(text, lm, encode))
+
+
 def test_order_one_sample_scores_about_the_unigram_entropy():
     vocab, encode = make_codec(TRAIN)
     lm = KneserNeyLM(1, len(vocab)).fit(encode(TRAIN))
