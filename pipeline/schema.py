@@ -96,6 +96,11 @@ class EvaluateConfig:
     ngram_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"), "Kneser-Ney baseline order")
     lanes: int = spec(16, POSITIVE, "parallel segments for the held-out loss (1 = one exact stream)")
     burn_in: int = spec(2000, NON_NEGATIVE, "unscored characters each lane reads first")
+    block_chars: int = spec(2000, POSITIVE, "block length of the held-out bootstrap (characters)")
+    resamples: int = spec(2000, (lambda v: v >= 100, "must be >= 100"),
+                          "bootstrap resamples behind each 95% interval")
+    reference_draws: int = spec(20, (lambda v: v >= 2, "must be >= 2"),
+                                "sets of real held-out text measured for each reference band")
     metrics: Optional[tuple] = spec(None, None, "sample metrics to compute (default: all registered)")
 
 

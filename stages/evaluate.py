@@ -4,11 +4,13 @@ Held-out likelihood on the whole validation split is the primary measure: every 
 Kneser-Ney n-gram, unigram, uniform) scores every validation character given everything
 before it, with the end of the training text as context, over the same vocabulary. The
 vocabulary covers the whole corpus, so characters never seen in training still get non-zero
-probability from every model; how many there were is reported.
+probability from every model; how many there were is reported. Each loss carries a 95%
+interval from a block bootstrap over the validation split, and the verdict on LSTM against
+n-gram comes from the interval of their paired difference (stages/uncertainty.py).
 
-Sample metrics are computed for three texts of the same length: the model's samples, real
-held-out text (the reference band) and samples of the n-gram (the floor), at the configured
-temperature and at 1.0.
+Sample metrics are computed for the model's samples and samples of the n-gram (the floor), and
+for many sets of real held-out text of the same shape (the reference band, stages/bands.py), at
+the configured temperature and at 1.0.
 """
 import json
 import math
@@ -16,58 +18,51 @@ from pathlib import Path
 
 import numpy as np
 
-from model import evaluate_stream
-from model.evaluate import summarize
+from model.evaluate import stream_nll, summarize
 
 from .atomic import atomic_write_json, atomic_write_text
-from .metrics import MetricContext, compute_all
+from .bands import BAND, measure, reference_band, reference_sets, sample_block
+from .metrics import MetricContext
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
 from .shards import read_stream
 from .train import load_model
+from .uncertainty import intervals, paired_difference, verdict_word
 from .vocab import Vocab
 
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
 
 
 def heldout(net, train_ids, val_ids, vocab_size, cfg):
-    """Per-model held-out loss dicts, the fitted n-gram and a verdict sentence."""
+    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram and a verdict sentence."""
     ctx = train_ids[-cfg.burn_in:] if cfg.burn_in else None
-    lstm = evaluate_stream(net, val_ids, context=ctx, lanes=cfg.lanes, burn_in=cfg.burn_in)
-    lstm["protocol"] = (f"state carried through the split in {cfg.lanes} lanes, each after "
-                        f"{cfg.burn_in} unscored characters")
-    windowed = evaluate_stream(net, val_ids, window=WINDOW)
-    windowed["protocol"] = f"independent {WINDOW}-character windows from a zero state"
     lm = KneserNeyLM(cfg.ngram_order, vocab_size).fit(train_ids)
-    out = {"lstm": lstm, "lstm_window256": windowed,
-           "ngram": {**summarize(lm.stream_nll(val_ids, context=train_ids).sum(), len(val_ids)),
-                     "order": cfg.ngram_order},
-           "unigram": summarize(KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids).sum(),
-                            len(val_ids)),
-           "uniform": summarize(len(val_ids) * math.log(vocab_size), len(val_ids))}
-    gap = out["ngram"]["nats_per_char"] - lstm["nats_per_char"]
-    verdict = (f"The LSTM {'beats' if gap > 0 else 'does not beat'} the {cfg.ngram_order}-gram "
-               f"Kneser-Ney baseline: {lstm['nats_per_char']:.4f} vs "
-               f"{out['ngram']['nats_per_char']:.4f} nats/char ({gap:+.4f}).")
-    return out, lm, verdict
+    nll = {"lstm": stream_nll(net, val_ids, context=ctx, lanes=cfg.lanes, burn_in=cfg.burn_in),
+           "lstm_window256": stream_nll(net, val_ids, window=WINDOW),
+           "ngram": lm.stream_nll(val_ids, context=train_ids),
+           "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids),
+           "uniform": np.full(len(val_ids), math.log(vocab_size))}
+    cis = intervals(nll, cfg.block_chars, cfg.resamples)
+    out = {name: {**summarize(float(np.nansum(x)), int(np.count_nonzero(~np.isnan(x)))),
+                  "ci95": cis[name]} for name, x in nll.items()}
+    out["lstm"]["protocol"] = (f"state carried through the split in {cfg.lanes} lanes, each after "
+                               f"{cfg.burn_in} unscored characters")
+    out["lstm_window256"]["protocol"] = f"independent {WINDOW}-character windows from a zero state"
+    out["ngram"]["order"] = cfg.ngram_order
+    diff = paired_difference(nll["lstm"], nll["ngram"], cfg.block_chars, cfg.resamples)
+    out["difference"] = {"lstm_minus_ngram": {"mean": diff["mean"], "ci95": diff["ci95"]}}
+    return out, lm, _verdict(out, diff, cfg)
 
 
-def reference_texts(val_text, num, length):
-    """`num` evenly spaced chunks of real held-out text, each `length` characters."""
-    starts = np.linspace(0, max(len(val_text) - length, 0), num).astype(int)
-    return [val_text[s:s + length] for s in starts]
-
-
-def band(model_texts, ref_source, lm, prime_ids, ctx, decode, length, seed, metric_names):
-    """Metrics of the model's texts, real text (reference) and n-gram samples (floor)."""
-    floor_ids = lm.sample(length, np.random.default_rng(seed), prime=prime_ids, num=len(model_texts))
-    texts = {"model": model_texts, "reference": reference_texts(ref_source, len(model_texts), length),
-             "floor": [decode(row) for row in floor_ids]}
-    out = {}
-    for kind, t in texts.items():
-        values = compute_all(t, ctx)
-        out[kind] = {k: v for k, v in values.items() if metric_names is None or k in metric_names}
-    return out, texts
+def _verdict(out, diff, cfg):
+    """One sentence: beats / is beaten by / cannot be told apart from, with the interval."""
+    ci = diff["ci95"]
+    spread = (f"95% interval {ci[0]:+.4f} to {ci[1]:+.4f}" if ci else
+              f"no interval: fewer than two {cfg.block_chars:,}-character blocks")
+    return (f"The LSTM {verdict_word(ci)} the {cfg.ngram_order}-gram Kneser-Ney baseline: "
+            f"{out['lstm']['nats_per_char']:.4f} vs {out['ngram']['nats_per_char']:.4f} nats/char, "
+            f"difference {diff['mean']:+.4f} ({spread}, from a block bootstrap over "
+            f"{cfg.block_chars:,}-character blocks of the validation split).")
 
 
 def _meta(folder):
@@ -89,22 +84,31 @@ def evaluate_report(inputs, cfg, folder):
     half = len(val_text) // 2
     ref_source, pool = val_text[:half], val_text[half:]
     ctx = MetricContext.build(train_text, pool, lm, lambda s: vocab.encode(s, unknown="skip"))
-    s = cfg.sample
+    s, e = cfg.sample, cfg.evaluate
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
+    prime = vocab.decode(prime_ids)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
     t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
                               s.seed, cfg.vocab.unknown)
-    names = set(cfg.evaluate.metrics) if cfg.evaluate.metrics else None
-    samples, texts = band(model_texts, ref_source, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
-    samples_t1, _ = band(t1_texts, ref_source, lm, prime_ids, ctx, vocab.decode, s.length, s.seed, names)
+    names = set(e.metrics) if e.metrics else None
+    # One band serves both temperatures: real text does not depend on the sampling settings.
+    ref_sets = reference_sets(ref_source, train_text, e.reference_draws, len(model_texts), s.length, s.seed)
+    reference = reference_band(ref_sets, ctx, names)
+    floor_texts = [vocab.decode(row) for row in
+                   lm.sample(s.length, np.random.default_rng(s.seed), prime=prime_ids, num=len(model_texts))]
+    floor = measure(floor_texts, ctx, dict.fromkeys(floor_texts, prime), names)
+    samples, samples_t1 = (sample_block(texts, floor, prime, ctx, names, reference)
+                           for texts in (model_texts, t1_texts))
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
         "heldout": held, "heldout_verdict": verdict,
+        "intervals": {"level": 0.95, "block_chars": e.block_chars, "resamples": e.resamples,
+                      "reference_draws": e.reference_draws, "band_percentiles": list(BAND)},
         "unseen_in_training": _unseen(train_ids, val_ids, vocab),
         "samples": samples, "samples_t1": samples_t1,
         "sampling": {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
                      "strategy": s.strategy, "length": s.length, "num_samples": s.num_samples},
-        "sample_texts": model_texts, "reference_texts": texts["reference"], "floor_texts": texts["floor"],
+        "sample_texts": model_texts, "reference_texts": [t for t, _ in ref_sets[0]], "floor_texts": floor_texts,
         "model": {"params": net.num_params, "steps": train_meta["steps"],
                   "train_seconds": train_meta["train_seconds"], "chars_per_s": train_meta["chars_per_s"],
                   "best_step": model_meta.get("step")},

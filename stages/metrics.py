@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 import numpy as np
 
 from stages.errors import UserError
-from stages.metrics_bleu import bleu4, self_bleu
+from stages.metrics_bleu import bleu4, reference_pool, self_bleu
 from stages.metrics_play import max_line_length, play_format, speakers
 from stages.metrics_text import (TrainIndex, distinct_n, in_vocab_word_rate, js_divergence,
                                  ngram_nll, novelty, repetition, word_set)
@@ -44,6 +44,8 @@ class MetricContext:
     encode: Callable[[str], np.ndarray]
     # text -> the text before it (prime, preceding held-out text): the n-gram's context.
     before: dict[str, str] = field(default_factory=dict)
+    # The held-out lines counted once for BLEU: many text sets are scored against them.
+    bleu_pool: object = None
 
     @classmethod
     def build(cls, train_text: str, heldout_text: str, lm, encode) -> "MetricContext":
@@ -51,9 +53,10 @@ class MetricContext:
         if not train_text or not heldout_text:
             raise UserError("metrics need non-empty training and held-out texts; "
                             "check the data split")
+        lines = [line for line in heldout_text.split("\n") if line.strip()]
         return cls(word_set(train_text), TrainIndex(train_text, NOVELTY_NS),
                    speakers(train_text), max_line_length(train_text), heldout_text,
-                   [line for line in heldout_text.split("\n") if line.strip()], lm, encode)
+                   lines, lm, encode, bleu_pool=reference_pool(lines))
 
 
 Metric = Callable[[list[str], MetricContext], float]
@@ -98,7 +101,7 @@ def _register_builtins() -> None:
                 "malformed_turn_share"):
         register_metric(key)(lambda s, c, key=key: play_format(
             _joined(s), c.train_speakers, c.max_line_len)[key])
-    register_metric("bleu4")(lambda s, c: bleu4(_sample_lines(s), c.heldout_lines))
+    register_metric("bleu4")(lambda s, c: bleu4(_sample_lines(s), c.bleu_pool or c.heldout_lines))
     register_metric("self_bleu")(lambda s, c: self_bleu(s))
 
 

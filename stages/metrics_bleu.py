@@ -78,9 +78,18 @@ def _corpus_bleu(candidates: list[str], pool: _ReferencePool) -> float:
     return brevity * math.exp(log_p)
 
 
-def bleu4(candidates: list[str], references: list[str]) -> float:
-    """Corpus BLEU-4 of candidate lines against the reference-line pool (see module doc)."""
-    return _corpus_bleu(candidates, _ReferencePool.build(references))
+def bleu4(candidates: list[str], references: list[str] | _ReferencePool) -> float:
+    """Corpus BLEU-4 of candidate lines against the reference-line pool (see module doc).
+
+    `references` may be a pool from `reference_pool`, built once for many candidate sets.
+    """
+    pool = references if isinstance(references, _ReferencePool) else _ReferencePool.build(references)
+    return _corpus_bleu(candidates, pool)
+
+
+def reference_pool(references: list[str]) -> _ReferencePool:
+    """The reference lines tokenised and counted, for repeated `bleu4` calls."""
+    return _ReferencePool.build(references)
 
 
 def self_bleu(samples: list[str]) -> float:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from stages.bands import position
 from stages.report_render import is_finite
 
 EXCERPT_CHARS = 600
@@ -32,10 +33,12 @@ HOW_TO_READ = (
     "**How to read this.** Held-out likelihood (nats per character on text the model "
     "never trained on; lower is better) is the primary measure. The sample metrics "
     "describe generated text and have no \"higher is better\": read each against the "
-    "*reference* band (real held-out text cut to the same length as the samples) and "
-    "the *floor* (samples from the n-gram baseline). A model near the reference writes "
-    "text with Shakespeare's statistics; a model near the floor is no better than the "
-    "n-gram.")
+    "*reference band* (the 5th to 95th percentile of the same metric over many sets of "
+    "real held-out text, each set as many texts as the samples and as long) and the "
+    "*floor* (samples from the n-gram baseline). A model inside the band writes text that "
+    "real text of that size could have produced; outside it, the gap is larger than real "
+    "text's own spread. Each 95% interval on a held-out loss says how much it would move "
+    "on other text of the same kind (not over training seeds).")
 
 
 def _num(x, spec: str = ".4g") -> str:
@@ -57,17 +60,30 @@ def _image(images: dict[str, str], key: str, alt: str) -> list[str]:
     return [f"![{alt}]({images[key]})", ""] if images.get(key) else []
 
 
+def _interval(ci, spec: str = ".4f") -> str:
+    """"lo – hi" for a [lo, hi] interval, "n/a" when there is none."""
+    if not ci or not all(is_finite(x) for x in ci):
+        return "n/a"
+    return f"{format(float(ci[0]), spec)} – {format(float(ci[1]), spec)}"
+
+
 def _heldout_section(report: dict) -> list[str]:
-    """The held-out likelihood table, the verdict and the LSTM protocol note."""
+    """The held-out likelihood table with intervals, the paired difference, verdict, protocol."""
     heldout = report.get("heldout") or {}
-    names = sorted(heldout, key=lambda m: (HELDOUT_ORDER + (m,)).index(m))  # extras last
+    models = [m for m in heldout if m != "difference"]
+    names = sorted(models, key=lambda m: (HELDOUT_ORDER + (m,)).index(m))  # extras last
     columns = (("nats_per_char", ".4f"), ("bits_per_char", ".3f"), ("perplexity", ".2f"))
     rows = [[HELDOUT_LABELS.get(m, m).format(order=heldout[m].get("order") or "n")]
-            + [_num(heldout[m].get(k), spec) for k, spec in columns] for m in names]
+            + [_num(heldout[m].get(k), spec) for k, spec in columns]
+            + [_interval(heldout[m].get("ci95"))] for m in names]
     out = ["## Held-out likelihood", ""]
-    out += _table(["model", "nats/char", "bits/char", "perplexity"], rows) if rows else [
-        "No held-out results."]
+    out += _table(["model", "nats/char", "bits/char", "perplexity", "95% interval (nats/char)"],
+                  rows) if rows else ["No held-out results."]
     out.append("")
+    diff = (heldout.get("difference") or {}).get("lstm_minus_ngram")
+    if diff:
+        out += [f"*LSTM − n-gram, paired over the same blocks:* {_num(diff.get('mean'), '+.4f')} "
+                f"nats/char, 95% interval {_interval(diff.get('ci95'), '+.4f')}.", ""]
     if report.get("heldout_verdict"):
         out += [f"**Verdict:** {report['heldout_verdict']}", ""]
     protocol = (heldout.get("lstm") or {}).get("protocol")
@@ -82,12 +98,20 @@ def _metric_note(name: str) -> str | None:
 
 
 def _metrics_table(samples: dict, heading: str) -> list[str]:
-    """A "metric | model | reference | floor" table for one temperature."""
+    """A "metric | model | model vs band | band | reference | floor" table for one temperature."""
     names = list(dict.fromkeys(name for kind in ("model", "reference", "floor")
                                for name in (samples.get(kind) or {})))
-    rows = [[f"`{name}`"] + [_num((samples.get(kind) or {}).get(name))
-                             for kind in ("model", "reference", "floor")] for name in names]
-    return [f"### {heading}", ""] + _table(["metric", "model", "reference", "floor"], rows) + [""]
+    bands = samples.get("reference_band") or {}
+    rows = []
+    for name in names:
+        model = (samples.get("model") or {}).get(name)
+        rows.append([f"`{name}`", _num(model), position(model, bands.get(name)) or "n/a",
+                     _interval(bands.get(name), ".4g"),
+                     _num((samples.get("reference") or {}).get(name)),
+                     _num((samples.get("floor") or {}).get(name))])
+    header = ["metric", "model", "model vs band", "reference band (5th–95th pct)",
+              "reference (median)", "floor"]
+    return [f"### {heading}", ""] + _table(header, rows) + [""]
 
 
 def _notes_section(names: list[str]) -> list[str]:
@@ -114,7 +138,7 @@ def _samples_section(report: dict, images: dict[str, str]) -> list[str]:
             continue
         out += _metrics_table(samples, heading)
         out += _image(images, key, f"sample metrics, {heading.lower()}")
-        names += [n for kind in samples.values() for n in (kind or {})]
+        names += [n for kind in ("model", "reference", "floor") for n in (samples.get(kind) or {})]
     if len(out) == 2:
         return []
     return out + _notes_section(names)

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: worker processes have no display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from stages.atomic import atomic_path  # noqa: E402
@@ -33,6 +34,7 @@ Y_HEADROOM = 1.15  # the y-axis stops this far above the highest plotted loss
 KINDS = (("floor", "floor (n-gram samples)", "#9e9e9e"),
          ("reference", "reference (real held-out text)", "#2e7d32"),
          ("model", "model", "#1565c0"))
+BAND_ALPHA = 0.22  # the reference band: shaded, light enough for the bars to read on top
 BASELINE_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 def is_finite(x) -> bool:
@@ -131,10 +133,19 @@ def _metric_names(samples: dict[str, dict[str, float]]) -> list[str]:
     return [n for n in names if any(is_finite((samples.get(k) or {}).get(n)) for k in samples)]
 
 
+def _band(samples: dict, name: str) -> list[float] | None:
+    """The metric's reference band [p5, p95] if the report has a finite one."""
+    band = (samples.get("reference_band") or {}).get(name)
+    return [float(b) for b in band] if band and all(is_finite(b) for b in band) else None
+
+
 def _metric_panel(ax, name: str, samples: dict[str, dict[str, float]]) -> None:
-    """One metric as three horizontal bars, the reference value as a dashed line."""
+    """One metric as three horizontal bars over the shaded reference band, its median dashed."""
     values = [(samples.get(kind) or {}).get(name) for kind, _, _ in KINDS]
-    finite = [float(v) for v in values if is_finite(v)]
+    band = _band(samples, name)
+    finite = [float(v) for v in values if is_finite(v)] + (band or [])
+    if band:  # drawn first, so the bars sit on top of it
+        ax.axvspan(*band, color=KINDS[1][2], alpha=BAND_ALPHA, lw=0)
     for y, (value, (_, _, colour)) in enumerate(zip(values, KINDS)):
         if is_finite(value):
             ax.barh(y, value, color=colour, height=0.7)
@@ -159,9 +170,10 @@ def plot_sample_metrics(samples: dict[str, dict[str, float]], path, title: str =
     """Save a PNG grid with one small bar chart per sample metric.
 
     `samples` maps kind ("model", "reference", "floor") -> metric -> value.
-    Each subplot shows the three values with the reference as a dashed line,
-    so a reader sees whether the model sits near real text or near the n-gram
-    floor.  NaN/None values are shown as "n/a"; metrics with no value are skipped.
+    Each subplot shows the three values with the reference median as a dashed
+    line over the shaded reference band (`samples["reference_band"]`: metric ->
+    [p5, p95]), so a reader sees whether the model sits inside the spread of
+    real text or near the n-gram floor.  NaN/None values are shown as "n/a"; metrics with no value are skipped.
     """
     names = _metric_names(samples)
     nrows = max(1, math.ceil(len(names) / METRIC_COLS))
@@ -174,6 +186,10 @@ def plot_sample_metrics(samples: dict[str, dict[str, float]], path, title: str =
     if not names:
         axes[0, 0].text(0, 0.5, "no sample metrics", transform=axes[0, 0].transAxes)
     handles = [Line2D([], [], color=c, lw=6, label=label) for _, label, c in reversed(KINDS)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+    if samples.get("reference_band"):
+        handles.append(Patch(color=KINDS[1][2], alpha=BAND_ALPHA,
+                             label="reference band (5th–95th percentile of real text)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9,
+               frameon=False)
     fig.suptitle(title or "Sample metrics: model against reference and n-gram floor")
     _save(fig, path)

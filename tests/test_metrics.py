@@ -11,6 +11,7 @@ from stages.metrics import (MetricContext, TrainIndex, bleu4, compute_all, disti
                             in_vocab_word_rate, js_divergence, max_line_length, ngram_nll,
                             novelty, play_format, register_metric, repetition, self_bleu,
                             speakers, word_set)
+from stages.metrics_bleu import reference_pool
 from stages.metrics_text import window_keys
 from stages.ngram import KneserNeyLM
 
@@ -133,6 +134,13 @@ def test_bleu4_exact_values():
     assert bleu4(["the cat sat"], ["the cat", "a b c d e f g h"]) == pytest.approx(0.25 ** 0.25)
     # On a tie (2 and 4 around 3) the shorter length wins: again no penalty.
     assert bleu4(["the cat sat"], ["the cat", "x y z w"]) == pytest.approx(0.25 ** 0.25)
+
+
+def test_bleu4_against_a_pool_built_once_equals_against_the_lines():
+    lines = TRAIN.split("\n")
+    pool = reference_pool(lines[10:])
+    for cand in (lines[:4], lines[4:9], ["the king is dead"]):
+        assert bleu4(cand, pool) == bleu4(cand, lines[10:])
 
 
 def test_self_bleu_of_identical_and_disjoint_samples():

@@ -21,12 +21,14 @@ def curve_rows(n=6):
              "val_nats_per_char": 2.2 / (i + 1) + 1.2} for i in range(n)]
 
 
-def samples(nan_metric=None):
-    """Kind -> metric -> value; `nan_metric` is NaN for the model."""
+def samples(nan_metric=None, band=False):
+    """Kind -> metric -> value; `nan_metric` is NaN for the model; `band`: reference bands."""
     out = {kind: {m: 0.1 * (j + 1) + 0.01 * i for j, m in enumerate(METRICS)}
            for i, kind in enumerate(("model", "reference", "floor"))}
     if nan_metric:
         out["model"][nan_metric] = float("nan")
+    if band:  # reference +- 0.02: the model (reference - 0.01) is inside every band
+        out["reference_band"] = {m: [v - 0.02, v + 0.02] for m, v in out["reference"].items()}
     return out
 
 
@@ -107,16 +109,17 @@ def report():
     return {
         "heldout": {
             "lstm": {"nats_per_char": 1.473219, "bits_per_char": 2.125381, "perplexity": 4.3627,
-                     "protocol": "streamed | 200 burn-in chars"},
+                     "protocol": "streamed | 200 burn-in chars", "ci95": [1.461, 1.4851]},
             "ngram": {"nats_per_char": 1.52, "bits_per_char": 2.193, "perplexity": 4.5722,
-                      "order": 7},
+                      "order": 7, "ci95": [1.5071, 1.5322]},
+            "difference": {"lstm_minus_ngram": {"mean": -0.046781, "ci95": [-0.0512, -0.0423]}},
             "unigram": {"nats_per_char": 3.3, "bits_per_char": 4.761, "perplexity": 27.11},
             "uniform": {"nats_per_char": 4.174387, "bits_per_char": 6.022368,
                         "perplexity": float("nan")},
         },
         "heldout_verdict": "The LSTM beats the 7-gram by 0.047 nats/char.",
         "sampling": {"temperature": 0.8},
-        "samples": samples(nan_metric="bleu4"),
+        "samples": samples(nan_metric="bleu4", band=True),
         "samples_t1": {k: dict(v, self_bleu=0.123456) for k, v in samples().items()},
         "sample_texts": ["ROMEO:\nBut soft!" + "x" * 2000, "JULIET:\nAy me.", "three", "four"],
         "provenance": {"train": {"fingerprint": "abcdef0123456789ffff", "config": {"lr": 1},
@@ -131,10 +134,12 @@ IMAGES = {"learning_curve": "curve.png", "samples": "samples.png", "samples_t1":
 
 def test_markdown_heldout_table_verdict_and_protocol():
     md = render_markdown(report(), IMAGES)
-    assert "| LSTM (this model) | 1.4732 | 2.125 | 4.36 |" in md
-    assert "| 7-gram Kneser-Ney | 1.5200 | 2.193 | 4.57 |" in md
-    assert "| uniform | 4.1744 | 6.022 | n/a |" in md
+    assert "| LSTM (this model) | 1.4732 | 2.125 | 4.36 | 1.4610 – 1.4851 |" in md
+    assert "| 7-gram Kneser-Ney | 1.5200 | 2.193 | 4.57 | 1.5071 – 1.5322 |" in md
+    assert "| uniform | 4.1744 | 6.022 | n/a | n/a |" in md
     assert md.index("LSTM (this model)") < md.index("| unigram |") < md.index("| uniform |")
+    assert "| difference |" not in md   # the paired difference is a sentence, not a model row
+    assert "paired over the same blocks:* -0.0468 nats/char, 95% interval -0.0512 – -0.0423." in md
     assert "The LSTM beats the 7-gram by 0.047 nats/char." in md
     assert "streamed | 200 burn-in" in md  # outside a table, so not escaped
 
@@ -143,10 +148,38 @@ def test_markdown_metric_tables_cover_every_metric_with_nan_as_na():
     md = render_markdown(report(), IMAGES)
     for name in METRICS + ["self_bleu"]:
         assert f"`{name}`" in md
-    assert "| `bleu4` | n/a | 0.51 | 0.52 |" in md
-    assert "| `self_bleu` | 0.1235 | 0.1235 | 0.1235 |" in md
-    assert "temperature 0.8" in md and "temperature 1.0" in md
-    assert rm.METRIC_NOTES["novelty"] in md and rm.METRIC_NOTES["self_bleu"] in md
+    assert "| `bleu4` | n/a | n/a | 0.49 – 0.53 | 0.51 | 0.52 |" in md
+    assert "| `self_bleu` | 0.1235 | n/a | n/a | 0.1235 | 0.1235 |" in md   # no band at 1.0
+
+
+def test_markdown_marks_each_model_figure_inside_or_outside_its_band():
+    rep = report()
+    rep["samples"]["model"].update(js_3=0.28, ngram_nll=0.44)   # bands 0.29-0.33, 0.39-0.43
+    md = render_markdown(rep, {})
+    table = md[md.index("### Samples at temperature 0.8"):md.index("### Samples at temperature 1.0")]
+    assert "| `novelty_5` | 0.1 | inside | 0.09 – 0.13 | 0.11 | 0.12 |" in table
+    assert "| `js_3` | 0.28 | below |" in table and "| `ngram_nll` | 0.44 | above |" in table
+    bands = rep["samples"]["reference_band"]        # the ends belong to the band
+    rep["samples"]["model"].update(js_3=bands["js_3"][0], ngram_nll=bands["ngram_nll"][1])
+    md = render_markdown(rep, {})
+    assert "| `js_3` | 0.29 | inside |" in md and "| `ngram_nll` | 0.43 | inside |" in md
+
+
+def test_reference_band_is_shaded_across_its_whole_width(tmp_path):
+    data = samples(band=True)
+    data["reference_band"]["js_3"] = [0.25, 2.0]   # far beyond every bar
+    fig, ax = plt.subplots()
+    rr._metric_panel(ax, "js_3", data)
+    shaded = [p for p in ax.patches if p.get_alpha() == rr.BAND_ALPHA]
+    assert len(shaded) == 1
+    band = shaded[0]   # axvspan: a Rectangle in data x, axes y
+    assert band.get_x() == pytest.approx(0.25) and band.get_x() + band.get_width() == pytest.approx(2.0)
+    assert ax.get_xlim()[1] >= 2.0          # the axis shows the whole band
+    rr._metric_panel(ax2 := plt.subplots()[1], "js_3", samples())
+    assert not [p for p in ax2.patches if p.get_alpha() == rr.BAND_ALPHA]
+    plt.close("all")
+    plot_sample_metrics(data, tmp_path / "band.png")
+    read_png(tmp_path / "band.png")
 
 
 def test_markdown_embeds_each_given_image_once():
