@@ -164,7 +164,7 @@ class Sample(Stage):
 class Evaluate(Stage):
     """The quality report: held-out likelihood against baselines, sample metrics, pictures."""
     KEYS = ("evaluate",)
-    VERSION = "2"   # 2: reference texts and comparison pool from separate halves
+    VERSION = "3"   # 2: reference texts and comparison pool from separate halves; 3: intervals, bands
 
     def requires(self):
         return [Sample(config=self.config)]

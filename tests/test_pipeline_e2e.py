@@ -24,6 +24,18 @@ def test_end_to_end_then_cached_then_only_affected_stages(smoke_dir):
     lstm = report["heldout"]["lstm"]
     assert 0 < lstm["nats_per_char"] < 5 and lstm["perplexity"] > 1
     assert len(report["sample_texts"]) == 2
+    for name, entry in report["heldout"].items():      # every model carries its interval
+        if name != "difference":
+            lo, hi = entry["ci95"]
+            assert lo - 1e-9 <= entry["nats_per_char"] <= hi + 1e-9, name
+    diff = report["heldout"]["difference"]["lstm_minus_ngram"]
+    assert diff["ci95"][0] <= diff["mean"] <= diff["ci95"][1]
+    assert diff["mean"] == pytest.approx(lstm["nats_per_char"] - report["heldout"]["ngram"]["nats_per_char"])
+    assert any(w in report["heldout_verdict"] for w in ("beats", "is beaten by", "cannot be told apart"))
+    for key in ("samples", "samples_t1"):              # every metric has a band, at both temperatures
+        band = report[key]["reference_band"]
+        assert set(band) == set(report[key]["model"]) == set(report[key]["reference"])
+        assert all(b is None or b[0] <= b[1] for b in band.values())
     assert (next((smoke_dir / "artifacts" / "Evaluate").glob("*/report.md"))).read_text().strip()
     assert "report:" in out
 
