@@ -25,14 +25,23 @@ CONTEXT_CHARS = 64   # characters before a chunk kept as its context; more than 
 
 def reference_sets(source: str, before: str, draws: int, num: int, length: int,
                    seed: int) -> list[list[tuple[str, str]]]:
-    """`draws` sets of `num` (chunk, the text before it) pairs, chunks of `length` characters
-    at random places of `source`; `before` is the text preceding `source`."""
+    """`draws` sets of `num` (chunk, the text before it) pairs; `before` precedes `source`.
+
+    Each set cuts `source` into `num` equal stretches and takes one chunk of `length`
+    characters at a random place in each: the chunks of a set never overlap (when the source
+    is long enough), as separate samples share no text, and each set spans the whole source.
+    """
     full = before[-CONTEXT_CHARS:] + source
     offset = len(full) - len(source)
     rng = np.random.default_rng(seed)
+    stretch = len(source) / num
+    room = max(int(stretch) - length, 0)          # free play of a chunk inside its stretch
     last = max(len(source) - length, 0)
-    return [[(full[s:s + length], full[max(0, s - CONTEXT_CHARS):s])
-             for s in offset + rng.integers(0, last + 1, num)] for _ in range(draws)]
+    sets = []
+    for _ in range(draws):
+        starts = np.minimum((np.arange(num) * stretch).astype(int) + rng.integers(0, room + 1, num), last)
+        sets.append([(full[s:s + length], full[max(0, s - CONTEXT_CHARS):s]) for s in offset + starts])
+    return sets
 
 
 def measure(texts: list[str], ctx, before: dict[str, str], names) -> dict[str, float]:

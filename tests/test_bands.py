@@ -21,6 +21,9 @@ def test_reference_sets_cut_chunks_of_the_samples_shape_with_the_text_before_the
         start = full.index(chunk)
         assert context == full[max(0, start - CONTEXT_CHARS):start]
     assert len({chunk for s in sets for chunk, _ in s}) > 10   # random places, not one cut
+    for s in sets:   # a set's chunks are separate texts: in order, never overlapping
+        starts = [source.index(chunk) for chunk, _ in s]
+        assert all(b >= a + 50 for a, b in zip(starts, starts[1:]))
     # The first chunk of the source reads the end of the training text.
     first = reference_sets(source[:50], before, draws=1, num=1, length=50, seed=0)[0][0]
     assert first == (source[:50], before[-CONTEXT_CHARS:])
