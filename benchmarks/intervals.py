@@ -1,0 +1,76 @@
+"""How wide the held-out intervals are on a real split, and how often they hold on synthetic text.
+
+    python benchmarks/intervals.py --config pipeline.yaml     # widths on that config's split
+    python benchmarks/intervals.py --coverage                 # nominal-rate check, synthetic
+
+--config needs the config's EncodeShards output (`luigi --module pipeline EncodeShards ...`).
+It fits the configured n-gram, the one an order below, and the unigram on the training split,
+and prints each model's held-out nats/char with its 95% interval and the paired difference of
+the two n-grams, exactly as the Evaluate stage computes them (no trained LSTM needed).
+--coverage prints, for the regime-switching source of tests/test_uncertainty.py, how often the
+intervals contain the exact true loss, at the test's block length and at 20-character blocks.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_config  # noqa: E402
+from stages.ngram import KneserNeyLM  # noqa: E402
+from stages.shards import read_stream  # noqa: E402
+from stages.uncertainty import intervals, paired_difference, verdict_word  # noqa: E402
+
+
+def widths(config):
+    cfg = load_config(config)
+    e = cfg.evaluate
+    folders = sorted(Path(cfg.artifacts_dir).glob("EncodeShards/*/_COMPLETE"))
+    if not folders:
+        sys.exit(f"no EncodeShards output under {cfg.artifacts_dir}; run "
+                 f"`luigi --module pipeline EncodeShards --config {config} --local-scheduler` first")
+    shards = folders[-1].parent
+    train, val = (read_stream(shards, s).astype(np.int64) for s in ("train", "val"))
+    size = int(max(train.max(), val.max())) + 1
+    nll = {f"{k}-gram": KneserNeyLM(k, size).fit(train).stream_nll(val, context=train)
+           for k in (e.ngram_order, e.ngram_order - 1, 1) if k >= 1}
+    cis = intervals(nll, e.block_chars, e.resamples)
+    for name, x in nll.items():
+        lo, hi = cis[name]
+        print(json.dumps({"model": name, "nats_per_char": round(float(x.mean()), 4),
+                          "ci95": [round(lo, 4), round(hi, 4)], "width": round(hi - lo, 4),
+                          "val_chars": len(val), "blocks": -(-len(val) // e.block_chars)}))
+    a, b = list(nll)[:2]
+    diff = paired_difference(nll[a], nll[b], e.block_chars, e.resamples)
+    print(json.dumps({"difference": f"{a} minus {b}", "mean": round(diff["mean"], 4),
+                      "ci95": [round(x, 4) for x in diff["ci95"]],
+                      "verdict": f"the {a} {verdict_word(diff['ci95'])} the {b}"}))
+
+
+def coverage():
+    from tests import test_uncertainty as t
+    nll, truth = t.world.__wrapped__()
+    for name in ("unigram", "bigram", "regime0"):
+        print(json.dumps({"model": name, "block": t.BLOCK, "coverage": t.coverage(nll[name], truth[name]),
+                          "coverage_block20": t.coverage(nll[name], truth[name], block=20),
+                          "intervals": t.REPS, "chars_each": t.LENGTH}))
+    for block in (t.BLOCK, 20):
+        words = [verdict_word(paired_difference(a, b, block, t.RESAMPLES)["ci95"])
+                 for a, b in zip(nll["regime0"], nll["mirror0"])]
+        print(json.dumps({"equal_models_block": block,
+                          "cannot_be_told_apart": words.count("cannot be told apart from") / len(words)}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config")
+    parser.add_argument("--coverage", action="store_true")
+    args = parser.parse_args()
+    if args.coverage:
+        coverage()
+    if args.config:
+        widths(args.config)
