@@ -27,7 +27,7 @@ from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
 from .shards import read_stream
 from .train import load_model
-from .uncertainty import intervals, paired_difference, verdict_word
+from .uncertainty import LEVEL, intervals, paired_difference, verdict_word
 from .vocab import Vocab
 
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
@@ -102,7 +102,7 @@ def evaluate_report(inputs, cfg, folder):
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
         "heldout": held, "heldout_verdict": verdict,
-        "intervals": {"level": 0.95, "block_chars": e.block_chars, "resamples": e.resamples,
+        "intervals": {"level": LEVEL, "block_chars": e.block_chars, "resamples": e.resamples,
                       "reference_draws": e.reference_draws, "band_percentiles": list(BAND)},
         "unseen_in_training": _unseen(train_ids, val_ids, vocab),
         "samples": samples, "samples_t1": samples_t1,
