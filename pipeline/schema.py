@@ -81,8 +81,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    num_samples: int = spec(4, POSITIVE, "texts generated in one batch")
-    length: int = spec(600, POSITIVE, "characters per text")
+    num_samples: int = spec(16, POSITIVE, "texts generated in one batch")
+    length: int = spec(1000, POSITIVE, "characters per text")
     temperature: float = spec(0.8, POSITIVE, "softmax temperature")
     top_k: int = spec(0, NON_NEGATIVE, "keep only the k most likely characters (0 = off)")
     top_p: float = spec(1.0, UNIT, "nucleus sampling mass (1 = off)")
