@@ -2,6 +2,7 @@
 
     python benchmarks/intervals.py --config pipeline.yaml     # widths on that config's split
     python benchmarks/intervals.py --coverage                 # nominal-rate check, synthetic
+    python benchmarks/intervals.py --config pipeline.yaml --bands   # + reference-band widths
 
 --config needs the config's EncodeShards output (`luigi --module pipeline EncodeShards ...`).
 It fits the configured n-gram, the one an order below, and the unigram on the training split,
@@ -29,11 +30,7 @@ from stages.uncertainty import intervals, paired_difference, verdict_word  # noq
 def widths(config):
     cfg = load_config(config)
     e = cfg.evaluate
-    folders = sorted(Path(cfg.artifacts_dir).glob("EncodeShards/*/_COMPLETE"))
-    if not folders:
-        sys.exit(f"no EncodeShards output under {cfg.artifacts_dir}; run "
-                 f"`luigi --module pipeline EncodeShards --config {config} --local-scheduler` first")
-    shards = folders[-1].parent
+    shards = _shards(cfg, config)
     train, val = (read_stream(shards, s).astype(np.int64) for s in ("train", "val"))
     size = int(max(train.max(), val.max())) + 1
     nll = {f"{k}-gram": KneserNeyLM(k, size).fit(train).stream_nll(val, context=train)
@@ -49,6 +46,33 @@ def widths(config):
     print(json.dumps({"difference": f"{a} minus {b}", "mean": round(diff["mean"], 4),
                       "ci95": [round(x, 4) for x in diff["ci95"]],
                       "verdict": f"the {a} {verdict_word(diff['ci95'])} the {b}"}))
+
+
+def band_widths(config, shapes=((4, 600), (8, 1000), (16, 1000))):
+    """Width of each reference band (p95 - p5 over evaluate.reference_draws sets) per sample shape."""
+    from stages.bands import reference_band, reference_sets
+    from stages.metrics import MetricContext
+    from stages.vocab import Vocab
+    cfg = load_config(config)
+    shards = _shards(cfg, config)
+    vocab = Vocab.load(next(Path(cfg.artifacts_dir).glob("BuildVocab/*/vocab.json")))
+    train, val = (vocab.decode(read_stream(shards, s)) for s in ("train", "val"))
+    lm = KneserNeyLM(cfg.evaluate.ngram_order, vocab.size).fit(vocab.encode(train))
+    half = len(val) // 2
+    ctx = MetricContext.build(train, val[half:], lm, lambda t: vocab.encode(t, unknown="skip"))
+    for num, length in shapes:
+        sets = reference_sets(val[:half], train, cfg.evaluate.reference_draws, num, length, 0)
+        _, band = reference_band(sets, ctx, None)
+        print(json.dumps({"samples": f"{num}x{length}", "band_width": {
+            k: round(b[1] - b[0], 4) for k, b in band.items() if b is not None}}))
+
+
+def _shards(cfg, config):
+    folders = sorted(Path(cfg.artifacts_dir).glob("EncodeShards/*/_COMPLETE"))
+    if not folders:
+        sys.exit(f"no EncodeShards output under {cfg.artifacts_dir}; run "
+                 f"`luigi --module pipeline EncodeShards --config {config} --local-scheduler` first")
+    return folders[-1].parent
 
 
 def coverage():
@@ -69,8 +93,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config")
     parser.add_argument("--coverage", action="store_true")
+    parser.add_argument("--bands", action="store_true",
+                        help="with --config: reference-band widths for three sample shapes")
     args = parser.parse_args()
     if args.coverage:
         coverage()
     if args.config:
         widths(args.config)
+    if args.config and args.bands:
+        band_widths(args.config)
