@@ -157,6 +157,9 @@ def _metric_panel(ax, name: str, samples: dict[str, dict[str, float]]) -> None:
     ref = values[1]
     if is_finite(ref):
         ax.axvline(ref, color=KINDS[1][2], ls="--", lw=1.2)
+    if band:  # whiskers on the reference bar: a narrow band stays visible over the bars
+        ax.plot(band, [1, 1], color="black", lw=1.2, zorder=3)
+        ax.vlines(band, 0.75, 1.25, color="black", lw=1.2, zorder=3)
     lo, hi = min(finite + [0.0]), max(finite + [0.0])
     span = (hi - lo) or 1.0
     ax.set_xlim(lo - 0.02 * span if lo < 0 else 0.0, hi + 0.3 * span)  # room for labels
