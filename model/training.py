@@ -10,6 +10,7 @@ cursor, carried state, training seconds — is in `state_dict()`, which is why l
 continuing is bitwise identical to never having stopped.
 """
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ class TrainSettings:
     warmup_steps: int = 0
     decay: str = "cosine"
     min_lr_ratio: float = 0.1
+    ema_decay: float = 0.0            # > 0: keep an exponential moving average of the weights
     seed: int = 0
 
 
@@ -82,6 +84,8 @@ class Trainer:
         self.rng = np.random.default_rng([settings.seed, 1])
         self.step, self.epoch, self.pos, self.seconds = 0, 0, 0, 0.0
         self.state = net.zero_state(settings.batch_size)
+        # Float64 so that a decay of 0.9995 does not round each small update away.
+        self.avg = np.zeros(net.flat.shape, np.float64) if settings.ema_decay > 0 else None
 
     def progress(self):
         """Fraction of the run done: by training seconds under a time budget, else by steps."""
@@ -96,7 +100,7 @@ class Trainer:
         """One optimizer update on the next window of every lane; returns its statistics."""
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
-        rng = self.rng if self.net.dropout > 0 else None
+        rng = self.rng if self.net.stochastic else None
         loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
@@ -107,12 +111,42 @@ class Trainer:
         lr = learning_rate(self.cfg.learning_rate, self.step, self.progress(), self.cfg.warmup_steps,
                            self.cfg.decay, self.cfg.min_lr_ratio)
         self.opt.step(self.net.flat, grad, lr)
+        self._update_average()
         self._advance()
         self.seconds += time.perf_counter() - t0
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
                 "accuracy": float((probs.argmax(axis=1) == y.reshape(-1)).mean()),
                 "mean_max_posterior": float(probs.max(axis=1).mean()),
                 "chars": int(y.size), "epoch": self.epoch}
+
+    def _update_average(self):
+        """avg <- d avg + (1 - d) params, with d = min(ema_decay, (1 + t) / (10 + t)).
+
+        The ramp keeps the average from dwelling on the first, poor weights: early on it
+        follows the parameters closely, and it reaches its full horizon of 1 / (1 - decay)
+        steps only after that many steps (the schedule of TensorFlow's moving averages).
+        """
+        if self.avg is None:
+            return
+        if self.step == 1:
+            self.avg[...] = self.net.flat
+            return
+        d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        self.avg *= d
+        self.avg += (1 - d) * self.net.flat.astype(np.float64)
+
+    @contextmanager
+    def averaged(self):
+        """Inside: the network holds the averaged weights (if averaging is on); restored after."""
+        if self.avg is None or self.step == 0:
+            yield self.net
+            return
+        keep = self.net.flat.copy()
+        self.net.flat[...] = self.avg
+        try:
+            yield self.net
+        finally:
+            self.net.flat[...] = keep
 
     def _advance(self):
         self.pos += 1
@@ -123,6 +157,8 @@ class Trainer:
     def state_dict(self):
         """(arrays, meta) holding everything needed to continue exactly."""
         arrays = {"params": self.net.flat, "state.h": self.state[0], "state.c": self.state[1]}
+        if self.avg is not None:
+            arrays["avg"] = self.avg
         opt = self.opt.state_dict()
         arrays.update({k: v for k, v in opt.items() if isinstance(v, np.ndarray)})
         meta = {"step": self.step, "epoch": self.epoch, "pos": self.pos, "seconds": self.seconds,
@@ -135,6 +171,8 @@ class Trainer:
             raise ValueError("checkpoint parameters do not match this model's size")
         self.net.flat[...] = arrays["params"]
         self.state = (arrays["state.h"].copy(), arrays["state.c"].copy())
+        if self.avg is not None:   # a run that had no average (continued with one) starts it here
+            self.avg[...] = arrays["avg"] if "avg" in arrays else arrays["params"]
         self.opt.load_state_dict({"t": meta["opt_t"], **arrays})
         self.rng.bit_generator.state = meta["rng"]
         self.step, self.epoch, self.pos = meta["step"], meta["epoch"], meta["pos"]

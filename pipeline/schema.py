@@ -51,7 +51,17 @@ class ModelConfig:
     cell: str = spec("cifg", one_of("cifg", "lstm"), "cifg couples the gates (f = 1 - i); lstm does not")
     hidden_size: int = spec(384, POSITIVE, "cells per layer")
     num_layers: int = spec(2, POSITIVE, "stacked recurrent layers")
-    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output during training")
+    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output, a new mask at every time step")
+    locked_dropout_in: float = spec(0.0, DROPOUT, "locked dropout on the character embedding "
+                                    "(layer 0's x W_x): one mask per lane per window")
+    locked_dropout_hidden: float = spec(0.0, DROPOUT, "locked dropout between layers: one mask per "
+                                        "lane per window")
+    locked_dropout_out: float = spec(0.0, DROPOUT, "locked dropout on the top layer's output, "
+                                     "before the read-out")
+    weight_drop: float = spec(0.0, DROPOUT, "DropConnect on each layer's recurrent matrix W_h, "
+                              "one mask per step")
+    embed_dropout: float = spec(0.0, DROPOUT, "drop whole characters' embeddings (rows of "
+                                "layer 0's W_x) for a step")
     dtype: str = spec("float32", one_of("float32", "float64"), "floating-point precision")
     seed: int = spec(0, NON_NEGATIVE, "initialisation seed")
 
@@ -69,6 +79,8 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
+    ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
+                                         "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")
     eval_every: int = spec(100, POSITIVE, "steps between validation losses")
     eval_chars: int = spec(50000, NON_NEGATIVE, "validation characters scored during training (0 = all)")
