@@ -9,6 +9,7 @@ Strategies (looked up by name, so the pipeline can offer and compare them):
 import numpy as np
 
 from .layers import softmax
+from .stepper import Stepper
 
 
 def check_sampling_args(length, num, temperature, top_k, top_p, strategy):
@@ -81,15 +82,18 @@ def generate(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
     if prime.size == 0:
         raise ValueError("prime_ids must hold at least one character to condition on")
+    if prime.min() < 0 or prime.max() >= net.D:
+        raise ValueError(f"prime ids must be in [0, {net.D}), got [{prime.min()}, {prime.max()}]")
     rng = np.random.default_rng(seed)
     choose = STRATEGIES[strategy]
     state = net.zero_state(num)
     if prime.size > 1:
         _, state, _ = net.forward(np.repeat(prime[:-1, None], num, axis=1), state)
-    cur = np.full((1, num), prime[-1], dtype=np.int64)
+    stepper = Stepper(net, num, state)     # bitwise the forward's arithmetic, buffers reused
+    cur = np.full(num, prime[-1], dtype=np.int64)
     out = np.empty((num, length), dtype=np.int64)
     for t in range(length):
-        logits, state, _ = net.forward(cur, state)
+        logits = stepper.step(cur)
         p = filtered_probs(logits, 1.0 if strategy == "greedy" else temperature, top_k, top_p)
-        cur[0] = out[:, t] = choose(p, rng)
+        cur[:] = out[:, t] = choose(p, rng)
     return out

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .optim import clip_global_norm, learning_rate, make_optimizer
+from .parallel import loss_grad_parallel
 
 
 class DivergenceError(RuntimeError):
@@ -37,6 +38,7 @@ class TrainSettings:
     decay: str = "cosine"
     min_lr_ratio: float = 0.1
     ema_decay: float = 0.0            # > 0: keep an exponential moving average of the weights
+    threads: int = 1                  # > 1: the lanes split over this many threads (model/parallel.py)
     seed: int = 0
 
 
@@ -101,7 +103,11 @@ class Trainer:
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
         rng = self.rng if self.net.stochastic else None
-        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+        if self.cfg.threads > 1:
+            loss, grad, self.state, probs = loss_grad_parallel(self.net, x, y, self.state, rng,
+                                                               self.cfg.threads)
+        else:
+            loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else

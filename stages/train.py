@@ -41,7 +41,8 @@ def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
                              weight_decay=train_cfg.weight_decay, momentum=train_cfg.momentum,
                              clip_norm=train_cfg.clip_norm, warmup_steps=train_cfg.warmup_steps,
                              decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
-                             ema_decay=train_cfg.ema_decay, seed=train_cfg.seed)
+                             ema_decay=train_cfg.ema_decay, threads=train_cfg.threads,
+                             seed=train_cfg.seed)
     try:
         return Trainer(net, train_stream, settings)
     except ValueError as e:
