@@ -22,8 +22,12 @@ def split_gates(net, l):
     return gates
 
 
-def reference_forward(net, x, state=None):
-    """Logits (T, B, K), final state and the gate values, for features (T,B,D) or ids (T,B)."""
+def reference_forward(net, x, state=None, masks=None):
+    """Logits (T, B, K), final state and the gate values, for features (T,B,D) or ids (T,B).
+
+    masks[l] (T, B, H), if given, multiplies layer l's output on its way up (dropout); the
+    state the layer carries to its next step stays unmasked.
+    """
     x = np.asarray(x)
     if np.issubdtype(x.dtype, np.integer):
         x = np.eye(net.D)[x]                      # literal one-hot feature vectors
@@ -43,7 +47,7 @@ def reference_forward(net, x, state=None):
             c[l] = f * c[l] + i * g
             h[l] = o * np.tanh(c[l])
             record.append({"i": i, "f": f, "o": o, "g": g})
-            inp = h[l]
+            inp = h[l] if masks is None else h[l] * masks[l][t]
         logits.append(inp @ net.params["Wy"] + net.params["by"])
     return np.stack(logits), (np.stack(h), np.stack(c)), record
 
