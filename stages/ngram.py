@@ -73,8 +73,20 @@ def unique_ranks(keys: np.ndarray):
     Like np.unique(keys, return_counts=True, return_inverse=True, return_index=True); the
     indices overwrite `keys` (no third key-sized array), which is returned.
     """
-    order = np.argsort(keys)
-    ordered = keys[order]
+    n = len(keys)
+    bits = max(n.bit_length(), 1)
+    if n and int(keys.min()) >= 0 and int(keys.max()) < 1 << (62 - bits):
+        # (key, position) packed into one int64 and sorted: np.sort is several times faster
+        # than argsort, and the positions come out as the order.
+        order = np.arange(n, dtype=np.int64)
+        ordered = keys << bits
+        ordered |= order
+        ordered.sort()
+        np.bitwise_and(ordered, (1 << bits) - 1, out=order)
+        ordered >>= bits
+    else:
+        order = np.argsort(keys)
+        ordered = keys[order]
     is_start = np.ones(len(ordered), dtype=bool)
     is_start[1:] = ordered[1:] != ordered[:-1]
     starts = np.flatnonzero(is_start)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stages.errors import UserError
-from stages.ngram import KneserNeyLM
+from stages.ngram import KneserNeyLM, unique_ranks
 
 
 class SlowKN:
@@ -58,6 +58,18 @@ def skewed_corpus(rng, n, vocab):
     base = rng.choice(vocab, size=n, p=p / p.sum())
     base[n // 2:n // 2 + 40] = base[:40]  # a repeated stretch gives high counts
     return base
+
+
+@pytest.mark.parametrize("high", [50, 2**61])   # packed sort, and argsort for huge keys
+def test_unique_ranks_matches_numpy_unique(high):
+    keys = np.random.default_rng(5).integers(0, high, 5000)
+    expected, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                                 return_counts=True)
+    distinct, n, ranks, where = unique_ranks(keys.copy())
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(n, counts)
+    np.testing.assert_array_equal(ranks, inverse)
+    np.testing.assert_array_equal(keys[where], distinct)      # an occurrence of each value
 
 
 def test_distribution_sums_to_one_for_random_histories():
