@@ -90,15 +90,15 @@ def _common_prefix(start, seqs):
     return k
 
 
-def _ranked(pool, num, length_penalty):
-    """The `num` best distinct hypotheses as (ids, nats), by length-normalised log-likelihood."""
+def _best(pool, num, length_penalty):
+    """The `num` best distinct (ids, log-likelihood) of the pool, by length-normalised score."""
     norm = [lp / max(ids.size, 1) ** length_penalty for ids, lp in pool]
     out, seen = [], set()
     for i in sorted(range(len(pool)), key=lambda i: -norm[i]):
         key = pool[i][0].tobytes()
         if key not in seen:
             seen.add(key)
-            out.append((pool[i][0], -pool[i][1]))
+            out.append(pool[i])
     return out[:num]
 
 
@@ -135,6 +135,7 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
         if np.isfinite(score[g]) and _ends_with(hist[g, :t], greedy_tok, stop):
             finished.append((np.append(hist[g, :t], greedy_tok), score[g] + logp[g, greedy_tok]))
             score[g] = -np.inf
+        finished = _best(finished, num, length_penalty)   # a finished one outside these can't win
         if not live and not np.isfinite(score[g]):
             score[:] = -np.inf             # every hypothesis has finished
             break
@@ -149,11 +150,12 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
         if certain > committed:
             yield (alive or [finished[0][0]])[0][committed:certain].copy()
             committed = certain
-    pool = finished + [(hist[r, :steps].copy(), float(score[r])) for r in range(R) if np.isfinite(score[r])]
-    best = _ranked(pool, num, length_penalty) if pool else [(np.zeros(0, np.int64), 0.0)]
+    pool = finished + [(hist[r, :steps].copy(), float(score[r]))
+                       for r in range(R) if np.isfinite(score[r])]
+    best = _best(pool, num, length_penalty) or [(np.zeros(0, np.int64), 0.0)]
     if best[0][0].size > committed:
         yield best[0][0][committed:].copy()
-    return best
+    return [(ids, 0.0 - lp) for ids, lp in best]   # 0.0 - lp: an empty text has 0.0 nats, not -0.0
 
 
 def beam_search(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_repeat_ngram=0,

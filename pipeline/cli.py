@@ -1,4 +1,4 @@
-"""`python -m pipeline status | generate | models | gc` — the pipeline from the terminal, without Luigi.
+"""`python -m pipeline status | generate | models | gc`: the pipeline from the terminal, without Luigi.
 
     python -m pipeline status [--config PATH]
     python -m pipeline generate --prime "ROMEO:" --length 500 --temperature 0.8

@@ -20,8 +20,9 @@ def _vocab_of(folder, what):
     try:
         return vocab_path_of(folder)
     except UserError:
-        raise UserError(f"cannot find the vocabulary of {what} (no vocab.json next to it and its "
-                        "BuildVocab folder is gone); put its vocab.json next to the checkpoint") from None
+        raise UserError(f"cannot find the vocabulary of {what} (no vocab.json next to it and "
+                        "its BuildVocab folder is gone); put its vocab.json next to the "
+                        "checkpoint") from None
 
 
 def from_checkpoint(path):
@@ -36,7 +37,8 @@ def from_checkpoint(path):
 def from_fingerprint(root, prefix):
     """(checkpoint, vocab.json) of the one complete Train run whose fingerprint starts so."""
     prefix = prefix.strip().lower()
-    found = [f for f, m in _complete_runs(root) if prefix and m.get("fingerprint", "").startswith(prefix)]
+    found = [f for f, m in _complete_runs(root)
+             if prefix and m.get("fingerprint", "").startswith(prefix)]
     if not found:
         raise UserError(f"no trained model under {root}/Train has a fingerprint starting with "
                         f"{prefix!r}; `python -m pipeline models` lists them")
@@ -95,7 +97,8 @@ def model_rows(cfg_path):
 
 
 def format_rows(rows):
-    lines = [f"  {'fingerprint':<16}  {'steps':>6}  {'best val':>8}  {'finished (UTC)':<16}  differing keys"]
+    lines = [f"  {'fingerprint':<16}  {'steps':>6}  {'best val':>8}  {'finished (UTC)':<16}  "
+             "differing keys"]
     for r in rows:
         best = r["best_val"]
         best = f"{best:8.4f}" if isinstance(best, (int, float)) and best < float("inf") else f"{'-':>8}"

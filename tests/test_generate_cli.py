@@ -3,8 +3,12 @@
 The trained models here are written directly (random weights, a real vocabulary, meta.json and
 _COMPLETE as Train writes them), so no test has to train.
 """
+import argparse
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from types import SimpleNamespace
@@ -13,13 +17,13 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM, save_checkpoint
-from pipeline.cli import main
+from pipeline.cli import main, parser
 from pipeline.cli_generate import write_texts
 from pipeline.tasks import Train
 from stages.generate import GenerateSettings, StopCutter, cut_at_stop, generate_stream
 from stages.sample import generate_texts
 from stages.vocab import build_vocab
-from tests.conftest import play_text, write_config
+from tests.conftest import REPO, play_text, write_config
 from tests.test_beam import nats as reference_nats
 
 
@@ -186,6 +190,32 @@ def test_models_lists_runs_with_their_differing_keys(world, capsys):
             for line in out.splitlines()[1:-1]}
     assert set(rows) == {world.train.name, "abcdef12" + "0" * 8, "abcdef34" + "0" * 8}
     assert rows[world.train.name].startswith("*")
-    assert "train.learning_rate=0.02" in rows["abcdef34" + "0" * 8] and " 30 " in rows["abcdef34" + "0" * 8]
+    second = rows["abcdef34" + "0" * 8]
+    assert "train.learning_rate=0.02" in second and " 30 " in second
     assert "1.2500" in rows["abcdef12" + "0" * 8]
     assert "train.steps" not in out and "model.hidden_size" not in out   # the same in every run
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    subs = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if "-h" in action.option_strings or not action.option_strings:
+                continue
+            assert action.help, (name, action.option_strings)
+            if action.default not in (None, False):
+                shown = (action.help if "default" in action.help
+                         else f"{action.help} (default: {action.default!r})")
+                assert " ".join(shown.split()) in text, (name, action.option_strings)
+
+
+def test_from_a_terminal(world):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "pipeline", "generate", "--config", world.cfg, "--length", "20"]
+    ok = subprocess.run(cmd + ["--prime-file", "-", "--format", "json"], input="ROMEO:\n",
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and len(json.loads(ok.stdout)["text"]) == 20, ok.stderr
+    bad = subprocess.run(cmd + ["--prime-file", "/no/such/file"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.splitlines()) == 1
