@@ -79,6 +79,21 @@ def generate(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
     Returns an int array (num, length). The same seed gives the same text.
     """
     check_sampling_args(length, num, temperature, top_k, top_p, strategy)
+    out = np.empty((num, length), dtype=np.int64)
+    for t, ids in enumerate(stream(net, prime_ids, length, num, temperature, top_k, top_p,
+                                   strategy, seed)):
+        out[:, t] = ids
+    return out
+
+
+def stream(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
+           strategy="sample", seed=0):
+    """`generate` one step at a time: yields the (num,) ids of each new character as drawn.
+
+    The same arguments give exactly `generate`'s ids (it is this loop), so a caller can show
+    text as it appears and still get the seeded output.
+    """
+    check_sampling_args(length, num, temperature, top_k, top_p, strategy)
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
     if prime.size == 0:
         raise ValueError("prime_ids must hold at least one character to condition on")
@@ -91,9 +106,8 @@ def generate(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
         _, state, _ = net.forward(np.repeat(prime[:-1, None], num, axis=1), state)
     stepper = Stepper(net, num, state)     # bitwise the forward's arithmetic, buffers reused
     cur = np.full(num, prime[-1], dtype=np.int64)
-    out = np.empty((num, length), dtype=np.int64)
-    for t in range(length):
+    for _ in range(length):
         logits = stepper.step(cur)
         p = filtered_probs(logits, 1.0 if strategy == "greedy" else temperature, top_k, top_p)
-        cur[:] = out[:, t] = choose(p, rng)
-    return out
+        cur[:] = choose(p, rng)
+        yield cur.copy()
