@@ -20,6 +20,8 @@ hypothesis that can still be returned (live beams, the greedy row, finished ones
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .stepper import Stepper
+
 
 def check_beam_args(length, width, num, length_penalty, no_repeat_ngram):
     """Raise ValueError naming the first bad argument."""
@@ -119,14 +121,14 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
         _, state, _ = net.forward(np.repeat(prime[:-1, None], R, axis=1), state)
     k = min(prime.size, n - 1) if n else 0
     tail = np.broadcast_to(prime[prime.size - k:], (R, k))   # context of the first n-grams
+    stepper = Stepper(net, R, state)          # the forward's arithmetic, buffers reused
     cur = np.full(R, prime[-1], np.int64)
     hist = np.zeros((R, length), np.int64)
     score = np.full(R, -np.inf)
     score[0] = score[g] = 0.0
     finished, committed, steps = [], 0, 0
     for t in range(length):
-        logits, state, _ = net.forward(cur[None, :], state)
-        logp = log_softmax(logits)
+        logp = log_softmax(stepper.step(cur))
         if n:
             logp[repeat_bans(np.concatenate([tail, hist[:, :t]], axis=1), n, logp.shape[1])] = -np.inf
         live, done = _select(score[:width, None] + logp[:width], width, hist, t, stop)
@@ -141,7 +143,8 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
             break
         pad = width - len(live)
         sel = np.array([p for p, _, _ in live] + [0] * pad + [g])
-        hist, state = hist[sel], tuple(s[:, sel] for s in state)    # rows follow their parents
+        hist = hist[sel]
+        stepper.reorder(sel)                                       # rows follow their parents
         cur = np.array([tok for _, tok, _ in live] + [0] * pad + [greedy_tok], np.int64)
         score = np.array([s for _, _, s in live] + [-np.inf] * pad + [score[g] + logp[g, greedy_tok]])
         hist[:, t], steps = cur, t + 1

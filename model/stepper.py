@@ -36,6 +36,11 @@ class Stepper:
         """(h, c), each (L, B, H), as `CIFGLSTM.forward` returns them."""
         return np.stack(self.h), np.stack(self.c)
 
+    def reorder(self, rows):
+        """Row r of the state becomes the old row rows[r] (beam search follows its parents)."""
+        self.h = [np.ascontiguousarray(h[rows]) for h in self.h]
+        self.c = [np.ascontiguousarray(c[rows]) for c in self.c]
+
     def step(self, ids):
         """Logits (B, K) after feeding `ids` (B,); the carried state advances by one."""
         net, H, G = self.net, self.net.H, self.net.G
