@@ -7,8 +7,9 @@ from functools import lru_cache
 from stages.errors import UserError
 from stages.evaluate import evaluate_report
 from stages.sample import sample_texts
-from stages.shards import encode_shards, read_stream
+from stages.shards import encode_shards
 from stages.sources import corpus_identity, fetch_corpus, match_files
+from stages.tokens import open_tokens
 from stages.train import load_model, run_training
 from stages.vocab import Vocab, build_vocab, count_chars
 
@@ -91,7 +92,7 @@ class BuildVocab(Stage):
 class EncodeShards(Stage):
     """Parquet shards of the train and validation token streams."""
     KEYS = ("shards",)
-    VERSION = "1"
+    VERSION = "2"   # 2: tokens as list<uint8>/list<uint16> (was packed bytes), plus <split>.tokens
 
     def requires(self):
         return [BuildVocab(config=self.config)]
@@ -132,7 +133,8 @@ class Train(Stage):
     @produces(resumable=True)
     def run(self, folder):
         shards, vocab = self.input_folder(EncodeShards), Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        streams = [read_stream(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
+        # Token files read a window at a time: Train's memory does not grow with the corpus.
+        streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
                             folder, log=log.info, report=self._report,
