@@ -21,9 +21,10 @@ from model.evaluate import summarize
 
 from .atomic import atomic_write_json, atomic_write_text
 from .metrics import MetricContext, compute_all
+from .heldout_scope import fitting_text, scored_validation, seen_in_training
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
-from .shards import read_stream
+from .tokens import open_tokens
 from .train import load_model
 from .vocab import Vocab
 
@@ -78,9 +79,11 @@ def _meta(folder):
 def evaluate_report(inputs, cfg, folder):
     """Compute the report from the upstream folders; write report.json/.md and PNGs to folder."""
     vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
-    shards = inputs["EncodeShards"]
-    train_ids, val_ids = (read_stream(shards, s, expect_vocab_fingerprint=vocab.fingerprint).astype(np.int64)
-                          for s in ("train", "val"))
+    train, val = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)
+                  for s in ("train", "val"))
+    # Bounded by evaluate.max_chars / ngram_max_chars: memory and time do not grow with the corpus.
+    val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
+    train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
     net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
     held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
@@ -100,7 +103,10 @@ def evaluate_report(inputs, cfg, folder):
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
         "heldout": held, "heldout_verdict": verdict,
-        "unseen_in_training": _unseen(train_ids, val_ids, vocab),
+        "heldout_scope": {"scored": scored, "fitted": fitted,
+                          "text": f"scored: {scored['text']}; baselines and sample-metric training "
+                                  f"statistics fitted on {fitted['text']}"},
+        "unseen_in_training": _unseen(seen_in_training(train, vocab.size), val_ids, vocab),
         "samples": samples, "samples_t1": samples_t1,
         "sampling": {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
                      "strategy": s.strategy, "length": s.length, "num_samples": s.num_samples},
@@ -115,8 +121,7 @@ def evaluate_report(inputs, cfg, folder):
             "ngram_nats_per_char": held["ngram"]["nats_per_char"]}
 
 
-def _unseen(train_ids, val_ids, vocab):
-    seen = np.bincount(train_ids, minlength=vocab.size) > 0
+def _unseen(seen, val_ids, vocab):
     missing = ~seen[val_ids]
     return {"chars": int(missing.sum()), "distinct": sorted({vocab.chars[i] for i in val_ids[missing]})}
 
