@@ -76,8 +76,13 @@ def _meta(folder):
     return {"fingerprint": meta["fingerprint"], "config": meta["config"], "seconds": meta["seconds"]}
 
 
-def evaluate_report(inputs, cfg, folder):
-    """Compute the report from the upstream folders; write report.json/.md and PNGs to folder."""
+def evaluate_report(inputs, cfg, folder, step=None):
+    """Compute the report from the upstream folders; write report.json/.md and PNGs to folder.
+
+    `step(activity, bounding_key, fraction_done)` is told each phase as it starts.
+    """
+    step = step or (lambda activity, key, fraction: None)
+    step("reading the scored and fitted characters", "evaluate.max_chars", 0.0)
     vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
     train, val = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)
                   for s in ("train", "val"))
@@ -85,7 +90,9 @@ def evaluate_report(inputs, cfg, folder):
     val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
     train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
     net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
+    step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.05)
     held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
+    step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.6)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
     # The reference texts come from the first half of the held-out text and are compared with
     # the second half (JS divergence, BLEU), so real text is never compared with itself.
@@ -95,6 +102,7 @@ def evaluate_report(inputs, cfg, folder):
     s = cfg.sample
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
+    step("sampling at temperature 1 and computing the sample metrics", "sample.num_samples", 0.7)
     t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
                               s.seed, cfg.vocab.unknown)
     names = set(cfg.evaluate.metrics) if cfg.evaluate.metrics else None
@@ -116,6 +124,7 @@ def evaluate_report(inputs, cfg, folder):
                   "best_step": model_meta.get("step")},
         "provenance": {name: _meta(path) for name, path in inputs.items()},
     }
+    step("writing the report and pictures", None, 0.95)
     _write(report, Path(inputs["Train"], "metrics.jsonl"), folder)
     return {"lstm_nats_per_char": held["lstm"]["nats_per_char"],
             "ngram_nats_per_char": held["ngram"]["nats_per_char"]}

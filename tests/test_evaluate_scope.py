@@ -40,7 +40,7 @@ def test_report_scores_every_model_on_the_stated_blocks(tmp_path):
     art = tmp_path / "artifacts"
     report = json.loads(next(art.glob("Evaluate/*/report.json")).read_text())
     scope, held = report["heldout_scope"], report["heldout"]
-    shards = next(art.glob("EncodeShards/*"))
+    shards = next(art.glob("EncodeShards/*/meta.json")).parent
     train, val = read_stream(shards, "train").astype(np.int64), read_stream(shards, "val").astype(np.int64)
     assert scope["scored"]["val_chars"] == len(val) > 2_000 and scope["fitted"]["fitted_chars"] == 10_000
     expected = np.concatenate([val[s:e] for s, e in scope["scored"]["blocks"]])
