@@ -88,12 +88,14 @@ def main():
     corpus = folder / "corpus.txt"
     if not corpus.exists():
         build_corpus(corpus, args.mb)
-    shutil.rmtree(folder / "artifacts", ignore_errors=True)   # every stage really runs
+    stages = args.stages.split(",")
+    for stage in stages:   # every stage asked for really runs (the others may be reused)
+        shutil.rmtree(folder / "artifacts" / stage, ignore_errors=True)
     size = corpus.stat().st_size
     with open(corpus, encoding="utf-8", newline="") as fh:
         chars = sum(len(chunk) for chunk in iter(lambda: fh.read(1 << 24), ""))
     config = write_config(folder, corpus, args.hidden, args.steps)
-    for stage in args.stages.split(","):
+    for stage in stages:
         wall, rss, code, tail = run_stage(stage, config)
         row = {"stage": stage, "seconds": stage_seconds(folder, stage), "wall_seconds": round(wall, 2),
                "peak_rss_mb": round(rss, 1), "chars": chars, "bytes": size, "exit": code}
