@@ -1,6 +1,7 @@
 """Evaluate stage: held-out likelihood against baselines, sample metrics in a band, pictures.
 
-Held-out likelihood on the whole validation split is the primary measure: every model (LSTM,
+Held-out likelihood on the whole validation split (above `evaluate.max_chars`, evenly spaced
+blocks of it: stages/heldout_scope.py) is the primary measure: every model (LSTM,
 Kneser-Ney n-gram, unigram, uniform) scores every validation character given everything
 before it, with the end of the training text as context, over the same vocabulary. The
 vocabulary covers the whole corpus, so characters never seen in training still get non-zero

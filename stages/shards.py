@@ -183,12 +183,18 @@ def _write_shard(ids: np.ndarray, path: Path, meta: dict, rows_per_group: int) -
 
 def _rows_table(ids: np.ndarray, first_row: int, seq_len: int, schema: pa.Schema) -> pa.Table:
     # Build the list column straight from the id buffer plus offsets: no per-row Python objects.
+    # Arrays from raw buffers, not pa.array(ndarray): that imports pandas when it is installed
+    # (a second or more per process, longer than encoding 10 MB).
     rows = -(-len(ids) // seq_len)
     offsets = np.minimum(np.arange(rows + 1, dtype=np.int32) * seq_len, len(ids))
-    values = pa.array(np.ascontiguousarray(ids), type=schema.field("tokens").type.value_type)
-    tokens = pa.ListArray.from_arrays(pa.array(offsets), values)
-    row_ids = pa.array(np.arange(first_row, first_row + rows, dtype=np.int64))
+    values = _from_numpy(schema.field("tokens").type.value_type, np.ascontiguousarray(ids))
+    tokens = pa.ListArray.from_arrays(_from_numpy(pa.int32(), offsets), values)
+    row_ids = _from_numpy(pa.int64(), np.arange(first_row, first_row + rows, dtype=np.int64))
     return pa.Table.from_arrays([row_ids, tokens], schema=schema)
+
+
+def _from_numpy(arrow_type: pa.DataType, values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
 def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
@@ -247,15 +253,24 @@ def _copy_batch(path: Path, batch: pa.RecordBatch, out: np.ndarray, pos: int, se
     expected_rows = np.arange(first, first + len(rows))
     expected_lens = np.clip(len(out) - expected_rows * seq_len, 0, seq_len)
     if (not pa.types.is_list(tokens.type) or rows.null_count or tokens.null_count
-            or not np.array_equal(rows.to_numpy(), expected_rows)
-            or not np.array_equal(np.diff(tokens.offsets.to_numpy()), expected_lens) or not expected_lens.all()):
+            or not np.array_equal(_numpy_view(rows, np.int64), expected_rows)
+            or not np.array_equal(np.diff(_numpy_view(tokens.offsets, np.int32)), expected_lens)
+            or not expected_lens.all()):
         raise _damaged(path, f"rows from {first} are out of sequence or have the wrong length")
     values = tokens.flatten()   # the ids of these rows, sliced without copying
     if values.null_count or values.type != _ARROW_IDS.get(out.dtype.str):
         raise _damaged(path, f"token ids of rows from {first} are missing or not {out.dtype}")
-    data = values.to_numpy(zero_copy_only=True)
+    data = _numpy_view(values, out.dtype)
     out[pos:pos + len(data)] = data
     return pos + len(data)
+
+
+def _numpy_view(array: pa.Array, dtype) -> np.ndarray:
+    # The array's data buffer seen as NumPy, without copying; Array.to_numpy() would do the same
+    # but imports pandas when it is installed.
+    if array.type.bit_width != np.dtype(dtype).itemsize * 8:
+        raise ValueError(f"column of {array.type} where {np.dtype(dtype)} was expected")
+    return np.frombuffer(array.buffers()[1], dtype)[array.offset:array.offset + len(array)]
 
 
 def _damaged(path: Path, reason: object) -> UserError:
