@@ -81,7 +81,9 @@ def _meta(folder):
 def evaluate_report(inputs, cfg, folder, step=None):
     """Compute the report from the upstream folders; write report.json/.md and PNGs to folder.
 
-    `step(activity, bounding_key, fraction_done)` is told each phase as it starts.
+    `step(activity, bounding_key, fraction_done)` is told each phase as it starts; the fractions
+    are the shares of the time the phases took in a 10 MB benchmarks/scale.py run (held-out
+    scoring ~95%).
     """
     step = step or (lambda activity, key, fraction: None)
     step("reading the scored and fitted characters", "evaluate.max_chars", 0.0)
@@ -92,9 +94,9 @@ def evaluate_report(inputs, cfg, folder, step=None):
     val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
     train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
     net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
-    step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.05)
+    step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.02)
     held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
-    step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.6)
+    step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.9)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
     # The reference texts come from the first half of the held-out text and are compared with
     # the second half (JS divergence, BLEU), so real text is never compared with itself.
@@ -104,7 +106,7 @@ def evaluate_report(inputs, cfg, folder, step=None):
     s = cfg.sample
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
-    step("sampling at temperature 1 and computing the sample metrics", "sample.num_samples", 0.7)
+    step("sampling at temperature 1 and computing the sample metrics", "sample.num_samples", 0.93)
     t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
                               s.seed, cfg.vocab.unknown)
     names = set(cfg.evaluate.metrics) if cfg.evaluate.metrics else None
@@ -126,7 +128,7 @@ def evaluate_report(inputs, cfg, folder, step=None):
                   "best_step": model_meta.get("step")},
         "provenance": {name: _meta(path) for name, path in inputs.items()},
     }
-    step("writing the report and pictures", None, 0.95)
+    step("writing the report and pictures", None, 0.97)
     _write(report, Path(inputs["Train"], "metrics.jsonl"), folder)
     return {"lstm_nats_per_char": held["lstm"]["nats_per_char"],
             "ngram_nats_per_char": held["ngram"]["nats_per_char"]}
