@@ -8,7 +8,7 @@ source, the default model (or --hidden) and `train.steps` small, the default `ev
 settings, then runs the six stages one at a time (`python -m luigi ... <Stage>`, so each
 process does one stage's work) and prints one JSON line per stage: `stage`, `seconds` (the
 stage's own time from its meta.json), `wall_seconds` (the whole process, imports included),
-`peak_rss_mb` (the process's maximum resident set, from wait4), `chars` (corpus characters)
+`peak_rss_mb` (the process's maximum resident set, VmHWM), `chars` (corpus characters)
 and, for the three data stages, `mb_per_s` (corpus bytes / stage seconds).
 """
 import argparse
@@ -55,19 +55,34 @@ def write_config(folder, corpus, hidden, steps):
     return path
 
 
+# `python -m luigi` that writes its own peak RSS (VmHWM) to $PEAK_RSS_FILE on exit. Not the
+# child's ru_maxrss: a child starts with its parent's resident set counted (fork copies it, and
+# exec keeps the high-water mark), which here would hide the small stages behind the corpus build.
+MEASURED_LUIGI = """
+import atexit, os, runpy, sys
+def _peak():
+    with open('/proc/self/status') as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith('VmHWM:'))
+    with open(os.environ['PEAK_RSS_FILE'], 'w') as out:
+        out.write(str(kb))
+atexit.register(_peak)
+sys.argv[0] = 'luigi'
+runpy.run_module('luigi', run_name='__main__', alter_sys=True)
+"""
+
+
 def run_stage(stage, config):
     """Run one stage in its own process; (wall seconds, peak RSS MB, exit code, output tail)."""
-    cmd = [sys.executable, "-m", "luigi", "--module", "pipeline", stage, "--config", str(config),
+    cmd = [sys.executable, "-c", MEASURED_LUIGI, "--module", "pipeline", stage, "--config", str(config),
            "--local-scheduler"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    peak = config.parent / f"{stage}.peak_kb"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PEAK_RSS_FILE": str(peak)}
     log = config.parent / f"{stage}.log"
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=config.parent, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.run(cmd, cwd=config.parent, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode, log.read_text()[-2000:]
+    return wall, int(peak.read_text()) / 1024, code, log.read_text()[-2000:]
 
 
 def stage_seconds(folder, stage):
@@ -93,7 +108,7 @@ def main():
         shutil.rmtree(folder / "artifacts" / stage, ignore_errors=True)
     size = corpus.stat().st_size
     with open(corpus, encoding="utf-8", newline="") as fh:
-        chars = sum(len(chunk) for chunk in iter(lambda: fh.read(1 << 24), ""))
+        chars = sum(len(chunk) for chunk in iter(lambda: fh.read(1 << 20), ""))
     config = write_config(folder, corpus, args.hidden, args.steps)
     for stage in stages:
         wall, rss, code, tail = run_stage(stage, config)

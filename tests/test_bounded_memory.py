@@ -7,25 +7,33 @@ about 9 bytes per training character, ~40 MB here; Evaluate read and decoded bot
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, play_text, run_luigi, write_config
+
+sys.path.insert(0, str(Path(REPO, "benchmarks")))
+from scale import MEASURED_LUIGI  # noqa: E402
 
 SMALL = 250_000
 MARGIN_MB = 20   # what the same stage varies by between runs; the old code grew by 40+ MB here
 
 
 def peak_rss_mb(stage, config):
-    """Run one stage alone (its inputs already done) and return its process's peak RSS in MB."""
-    cmd = [sys.executable, "-m", "luigi", "--module", "pipeline", stage, "--config", str(config),
+    """Run one stage alone (its inputs already done) and return its process's peak RSS in MB.
+
+    The process reports its own VmHWM: a child's ru_maxrss would start from the resident set of
+    this (pytest) process at fork, which could hide the stage's own peak.
+    """
+    peak = config.parent / f"{stage}.peak_kb"
+    cmd = [sys.executable, "-c", MEASURED_LUIGI, "--module", "pipeline", stage, "--config", str(config),
            "--local-scheduler"]
-    proc = subprocess.Popen(cmd, cwd=config.parent, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0 and f"{stage} done:" in out, out[-3000:]
-    return usage.ru_maxrss / 1024
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PEAK_RSS_FILE": str(peak)}
+    proc = subprocess.run(cmd, cwd=config.parent, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and f"{stage} done:" in out, out[-3000:]
+    return int(peak.read_text()) / 1024
 
 
 def peaks(folder, text):
@@ -39,7 +47,7 @@ def peaks(folder, text):
     return train, peak_rss_mb("Evaluate", cfg)
 
 
-@pytest.mark.skipif(not hasattr(os, "wait4"), reason="needs os.wait4 for a child's peak RSS")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc for VmHWM")
 def test_train_and_evaluate_peak_memory_does_not_grow_with_a_20x_corpus(tmp_path):
     base = play_text(SMALL)
     small = peaks(tmp_path / "small", base)
