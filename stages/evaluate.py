@@ -21,8 +21,8 @@ from model import evaluate_stream
 from model.evaluate import summarize
 
 from .atomic import atomic_write_json, atomic_write_text
-from .metrics import MetricContext, compute_all
 from .heldout_scope import fitting_text, scored_validation, seen_in_training
+from .metrics import MetricContext, compute_all
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
 from .tokens import open_tokens
