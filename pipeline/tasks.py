@@ -142,7 +142,9 @@ class Train(Stage):
     @produces(resumable=True)
     def run(self, folder):
         shards, vocab = self.input_folder(EncodeShards), Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        self.doing("training", "train.batch_size (or model.hidden_size)")
+        # The validation slice scored during training is held whole: train.eval_chars bounds it.
+        self.doing("training and scoring the validation slice",
+                   "train.eval_chars (0 = the whole split), train.batch_size or model.hidden_size")
         # Token files read a window at a time: Train's memory does not grow with the corpus.
         streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
