@@ -43,31 +43,40 @@ class TrainSettings:
 
 
 class Lanes:
-    """B lanes over a token stream; `window(epoch, pos)` gives inputs and targets (T, B)."""
+    """B lanes over a token stream; `window(epoch, pos)` gives inputs and targets (T, B).
+
+    Lane b of epoch e starts at (offset_e + b * lane_len) mod n and window k of it covers the
+    T + 1 characters from k * T on, read as a ring. Only the B start positions are kept: each
+    window is sliced out of the stream when it is asked for, so the memory used does not grow
+    with the stream. The stream may be an array or anything with `len`, `dtype` and contiguous
+    slices, such as a TokenFile that reads the slices from disk.
+    """
 
     def __init__(self, stream, batch, seq_len, seed):
-        self.stream = np.asarray(stream)
+        self.stream = stream if hasattr(stream, "dtype") else np.asarray(stream)
         self.B, self.T, self.seed = batch, seq_len, seed
         self.lane_len = (len(self.stream) - 1) // batch
         if self.lane_len < seq_len + 1:
             raise ValueError(f"the training stream ({len(self.stream)} chars) is too short for "
                              f"{batch} lanes of {seq_len + 1} chars; lower batch_size or seq_len")
         self.windows_per_epoch = (self.lane_len - 1) // seq_len
-        self._epoch, self._grid = None, None
+        self._epoch, self._starts = None, None
 
-    def _lanes_for(self, epoch):
+    def _starts_for(self, epoch):
         if epoch != self._epoch:
             n = len(self.stream)
             offset = 0 if epoch == 0 else int(np.random.default_rng([self.seed, epoch]).integers(n))
-            starts = offset + np.arange(self.B) * self.lane_len
-            idx = (starts[:, None] + np.arange(self.lane_len + 1)[None, :]) % n
-            self._grid, self._epoch = self.stream[idx], epoch     # (B, lane_len + 1)
-        return self._grid
+            self._starts, self._epoch = (offset + np.arange(self.B) * self.lane_len) % n, epoch
+        return self._starts
 
     def window(self, epoch, pos):
-        grid = self._lanes_for(epoch)
-        a = pos * self.T
-        chunk = grid[:, a:a + self.T + 1].T.astype(np.int64)    # (T + 1, B)
+        n, span = len(self.stream), self.T + 1
+        chunk = np.empty((span, self.B), np.int64)                 # (T + 1, B)
+        for b, start in enumerate((self._starts_for(epoch) + pos * self.T) % n):
+            head = self.stream[start:start + span]
+            chunk[:len(head), b] = head
+            if len(head) < span:                                   # the ring wraps to the start
+                chunk[len(head):, b] = self.stream[:span - len(head)]
         return chunk[:-1], chunk[1:]
 
 
