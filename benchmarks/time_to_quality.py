@@ -75,13 +75,14 @@ def run(config, budget, points):
             while marks and trainer.seconds >= marks[0]:
                 marks.pop(0)
             done = trainer.done() or not marks
-            nats, eval_s = score(trainer.net, train_ids, val_ids, cfg.evaluate)
+            with trainer.averaged() as net:    # the weights the pipeline would keep
+                nats, eval_s = score(net, train_ids, val_ids, cfg.evaluate)
+                w = evaluate_stream(net, val_ids, window=256)["nats_per_char"] if done else None
             total_eval += eval_s
             best = min(best, (nats, trainer.seconds))
             row = point_row(trainer, nats, eval_s, losses)
             losses = []
             if done:
-                w = evaluate_stream(trainer.net, val_ids, window=256)["nats_per_char"]
                 row.update(final=True, val_window256_nats_per_char=round(w, 4),
                            best_val_nats_per_char=round(best[0], 4), best_t=round(best[1], 2),
                            total_eval_s=round(total_eval, 1), params=trainer.net.num_params,

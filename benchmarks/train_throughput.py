@@ -1,10 +1,14 @@
-"""Training and sampling throughput of the NumPy engine, and its model-FLOPs utilisation.
+"""Training and sampling throughput of the NumPy engine, against its GEMM bound.
 
     python benchmarks/train_throughput.py --hidden 512 --layers 2 --batch 64 --seq 100
 
-Prints one JSON line. Model FLOPs count 6 per character for every weight used in a matrix
-product (2 forward, 4 backward) and nothing for the layer-0 row gather; the GEMM peak is this
-machine's float32 np.matmul rate on large square matrices, measured in the same run.
+Prints one JSON line. The headline is `bound_fraction` = chars_per_s / gemm_bound_chars_per_s,
+where the bound is what a step would cost doing nothing but its own matrix products, each GEMM
+shape timed alone in the same run with the same BLAS threads (benchmarks/gemm_bound.py).
+`--blas-threads N` sets BLAS threads for the whole run (default: BLAS's own setting).
+Secondary: `mfu`, model FLOPs (6 per character for every weight used in a matrix product, none
+for the layer-0 row gather) over the rate of one large square float32 GEMM - that peak varies
+between machines far more than the engine does, so it cannot show progress.
 """
 import argparse
 import json
@@ -17,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from model import CIFGLSTM, Trainer, TrainSettings, generate  # noqa: E402
+from gemm_bound import gemm_bound  # noqa: E402
 
 
 def gemm_peak_gflops(n=2048, repeats=10, dtype=np.float32):
@@ -44,7 +49,7 @@ def train_rate(args):
     net = CIFGLSTM(vocab, args.hidden, args.layers, vocab, seed=0, cell=args.cell, dropout=args.dropout)
     data = np.random.default_rng(0).integers(0, vocab, args.batch * args.seq * (args.steps + 3) + 1)
     tr = Trainer(net, data.astype(np.uint8), TrainSettings(batch_size=args.batch, seq_len=args.seq,
-                                                           steps=10 ** 9))
+                                                           steps=10 ** 9, threads=args.threads))
     tr.train_step()  # warm-up: allocations, BLAS threads
     times = []
     for _ in range(args.steps):
@@ -70,17 +75,35 @@ def main():
     p.add_argument("--cell", default="cifg", choices=["cifg", "lstm"])
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--sample-chars", type=int, default=300)
+    p.add_argument("--blas-threads", type=int, default=0, help="BLAS threads (0 = BLAS's default)")
+    p.add_argument("--threads", type=int, default=1, help="train.threads: lanes split over threads")
     args = p.parse_args()
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=args.blas_threads, user_api="blas")
+    out = measure(args)
+    print(json.dumps(out))
+
+
+def measure(args):
     peak = gemm_peak_gflops()
     net, cps = train_rate(args)
+    G = 3 if args.cell == "cifg" else 4
+    bound_s, _ = gemm_bound(args.hidden, args.layers, args.batch, args.seq, 65, 65, G)
+    bound_cps = args.batch * args.seq / bound_s
     gflops = cps * 6 * matmul_weights(net) / 1e9
-    out = {"hidden": args.hidden, "layers": args.layers, "batch": args.batch, "seq": args.seq,
-           "cell": args.cell, "dropout": args.dropout, "params": net.num_params,
-           "chars_per_s": round(cps), "gflops": round(gflops, 2),
-           "gemm_peak_gflops": round(peak, 2), "mfu": round(gflops / peak, 3),
-           "sample_chars_per_s_batch32": round(sample_rate(net, 32, args.sample_chars)),
-           "sample_chars_per_s_1": round(sample_rate(net, 1, args.sample_chars))}
-    print(json.dumps(out))
+    return {"hidden": args.hidden, "layers": args.layers, "batch": args.batch, "seq": args.seq,
+            "cell": args.cell, "dropout": args.dropout, "params": net.num_params,
+            "blas_threads": blas_threads(), "threads": args.threads, "chars_per_s": round(cps),
+            "gemm_bound_chars_per_s": round(bound_cps), "bound_fraction": round(cps / bound_cps, 3),
+            "gflops": round(gflops, 2), "gemm_peak_gflops": round(peak, 2), "mfu": round(gflops / peak, 3),
+            "sample_chars_per_s_batch32": round(sample_rate(net, 32, args.sample_chars)),
+            "sample_chars_per_s_1": round(sample_rate(net, 1, args.sample_chars))}
+
+
+def blas_threads():
+    from threadpoolctl import threadpool_info
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=None)
 
 
 if __name__ == "__main__":

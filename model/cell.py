@@ -78,7 +78,7 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False):
         np.tanh(c, out=tc)
         np.multiply(o, tc, out=hbuf[t + 1])
         if fac is not None:
-            fac.record(t, a, c_prev, tc, tmp)
+            fac.record(t, a, c_prev, tc, tmp, hbuf[t + 1])
         c_prev, c = c, c_prev
     cache = (hbuf, fac, Wh, G) if for_backward else None
     return hbuf[1:], c_prev, cache
@@ -103,16 +103,14 @@ class _Factors:
         self.f = np.empty((T, B, H), dtype)
         self.H, self.G = H, G
 
-    def record(self, t, a, c_prev, tc, i_update):
+    def record(self, t, a, c_prev, tc, i_update, h):
         H, G = self.H, self.G
         o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
         p_o, p_c, f, rest = self.p_o[t], self.p_c[t], self.f[t], self.p_rest[t]
         np.subtract(1, o, out=p_o)
-        p_o *= o
-        p_o *= tc
-        np.multiply(tc, tc, out=p_c)
-        np.subtract(1, p_c, out=p_c)
-        p_c *= o
+        p_o *= h                                   # tanh(c) o (1 - o), with h = o tanh(c)
+        np.multiply(tc, h, out=p_c)
+        np.subtract(o, p_c, out=p_c)               # o (1 - tanh(c)^2) = o - tanh(c) h
         di, dg = rest[:, G - 3], rest[:, G - 2]
         if G == 3:
             np.subtract(1, i, out=f)

@@ -8,13 +8,17 @@ optimizer and the checkpoint see one vector while the maths sees matrices:
     Wy    (H, K), by (K,)  the softmax read-out
 
 Layer l's input is the input feature vector (l = 0) or layer l-1's output after dropout.
+Training-time regularisers (model/regularise.py) are masks on layer outputs, on layer 0's
+input projection, on the rows of layer 0's W_x and on W_h, drawn once per step from the
+trainer's RNG; without an RNG the network is deterministic and unregularised.
 Integer inputs of shape (T, B) are character ids: x_t W_x for a one-hot x_t is row x_t of W_x,
 so layer 0 gathers rows instead of multiplying by a one-hot matrix.
 """
 import numpy as np
 
 from .cell import GATE_ORDER, layer_backward, layer_forward, num_gates
-from .layers import dropout_mask, softmax, softmax_cross_entropy, softmax_cross_entropy_backward
+from .layers import softmax, softmax_cross_entropy, softmax_cross_entropy_backward
+from .regularise import RATES, check_rates, draw_masks, no_masks
 
 # Initial gate biases, from measurements (DESIGN.md "Initialisation"): the coupled cell learns
 # fastest with its input gate open (i = sigmoid(1) ~ 0.73, so f ~ 0.27) and unit-variance
@@ -39,15 +43,17 @@ class CIFGLSTM:
     """Unidirectional multi-layer LSTM with coupled input and forget gates (f = 1 - i)."""
 
     def __init__(self, input_size, hidden_size, num_layers, output_size, seed=0,
-                 dtype=np.float32, cell="cifg", dropout=0.0, char_inputs=False):
+                 dtype=np.float32, cell="cifg", dropout=0.0, char_inputs=False, **rates):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers), ("output_size", output_size)):
             if int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        rates = {"dropout": dropout, **rates}
+        check_rates(rates)
         self.D, self.H, self.L, self.K = int(input_size), int(hidden_size), int(num_layers), int(output_size)
-        self.G, self.cell, self.dropout = num_gates(cell), cell, float(dropout)
+        self.G, self.cell = num_gates(cell), cell
+        self.rates = {k: float(rates.get(k, 0.0)) for k in RATES}
+        self.dropout = self.rates["dropout"]
         self.char_inputs = bool(char_inputs)   # inputs are one-hot ids: initialise W_x rows as embeddings
         self.dtype = np.dtype(dtype)
         self.layout = self._layout()
@@ -58,8 +64,8 @@ class CIFGLSTM:
     def config(self):
         """Constructor arguments (without seed), enough to rebuild the same architecture."""
         return dict(input_size=self.D, hidden_size=self.H, num_layers=self.L, output_size=self.K,
-                    dtype=self.dtype.name, cell=self.cell, dropout=self.dropout,
-                    char_inputs=self.char_inputs)
+                    dtype=self.dtype.name, cell=self.cell, char_inputs=self.char_inputs,
+                    **self.rates)
 
     def _layout(self):
         shapes, d = [], self.D
@@ -91,6 +97,15 @@ class CIFGLSTM:
             self.params[f"b{l}"][j * self.H:(j + 1) * self.H] = bias
 
     @property
+    def stochastic(self):
+        """True when some regulariser draws masks during training."""
+        return any(p > 0 for p in self.rates.values())
+
+    def draw_masks(self, rng, T, B):
+        """One step's regulariser masks (model/regularise.py) for a (T, B) window."""
+        return draw_masks(rng, self.rates, self.L, T, B, self.H, self.G * self.H, self.D, self.dtype)
+
+    @property
     def num_params(self):
         return int(self.flat.size)
 
@@ -101,45 +116,63 @@ class CIFGLSTM:
 
     # ---- forward / backward -------------------------------------------------------------
 
-    def _input_projection(self, l, inp, is_ids):
+    def _input_projection(self, l, inp, is_ids, masks):
+        """x W_x + b for a window: (T, B, G*H), the layer-0 masks applied to x W_x."""
         W, b = self.params[f"W{l}"], self.params[f"b{l}"]
         Wx = W[:W.shape[0] - self.H]
+        emb, rows = (masks.emb, masks.rows) if l == 0 else (None, None)
         if is_ids:
-            return np.take(Wx + b, inp, axis=0)                    # (T, B, G*H) row gather
-        T, B, D = inp.shape
-        xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)        # one GEMM for the window
+            if emb is None and rows is None:
+                return np.take(Wx + b, inp, axis=0)                # (T, B, G*H) row gather
+            xw = np.take(Wx, inp, axis=0)
+            if rows is not None:
+                xw *= rows[inp][..., None]
+        else:
+            T, B, D = inp.shape
+            xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)    # one GEMM for the window
+        if emb is not None:
+            xw *= emb                                              # same mask at every t
         xw += b
         return xw
 
-    def forward(self, x, state=None, rng=None, for_backward=False):
+    def forward(self, x, state=None, rng=None, for_backward=False, masks=None):
         """Logits (T*B, K) for a window, the final state, and the cache for `backward`.
 
-        `rng` switches dropout on (training); without it the network is deterministic.
-        `for_backward` records what backward needs (the cache is None otherwise).
+        `rng` switches the regularisers on (training): it draws this step's masks, unless
+        `masks` (from `draw_masks`) are given, which holds them fixed (gradient checks).
+        Without either the network is deterministic. `for_backward` records what backward
+        needs (the cache is None otherwise).
         """
         is_ids, x = self._check_input(x)
         T, B = x.shape[:2]
+        if masks is None:
+            masks = self.draw_masks(rng, T, B) if rng is not None and self.stochastic else no_masks(self.L)
         h0, c0 = self.zero_state(B) if state is None else state
         inp, caches, hT, cT = x, [], np.empty_like(h0), np.empty_like(c0)
+        if not is_ids and masks.rows is not None:
+            inp = x * masks.rows                                   # dropped input rows = features
         for l in range(self.L):
-            xw = self._input_projection(l, inp, is_ids and l == 0)
-            hs, cT[l], cache = layer_forward(xw, h0[l], c0[l], self.params[f"W{l}"][-self.H:],
-                                             self.cell, for_backward)
+            xw = self._input_projection(l, inp, is_ids and l == 0, masks)
+            Wh = self.params[f"W{l}"][-self.H:]
+            if masks.wh[l] is not None:
+                Wh = Wh * masks.wh[l]                              # DropConnect for this step
+            hs, cT[l], cache = layer_forward(xw, h0[l], c0[l], Wh, self.cell, for_backward)
             hT[l] = hs[-1]
-            mask = dropout_mask(rng, hs.shape, self.dropout, self.dtype) if rng is not None else None
+            mask = masks.out[l]
             caches.append((inp, mask, cache))
             inp = hs * mask if mask is not None else hs
         top = inp.reshape(T * B, self.H)
         logits = top @ self.params["Wy"]
         logits += self.params["by"]
-        return logits, (hT, cT), ((caches, top, is_ids, (T, B)) if for_backward else None)
+        cache = (caches, top, is_ids, (T, B), masks) if for_backward else None
+        return logits, (hT, cT), cache
 
     def backward(self, dlogits, cache):
         """Gradients of all parameters (flat vector, layout of `self.flat`) from d loss / d logits.
 
         Truncated BPTT: no gradient flows into the carried-in state.
         """
-        caches, top, is_ids, (T, B) = cache
+        caches, top, is_ids, (T, B), masks = cache
         gflat = np.empty_like(self.flat)
         g = self.views(gflat)
         np.matmul(top.T, dlogits, out=g["Wy"])
@@ -152,16 +185,31 @@ class CIFGLSTM:
                 dtop *= mask
             da, dWh, _, _ = layer_backward(dtop, zeros, zeros, lcache)
             d_in = self.params[f"W{l}"].shape[0] - self.H
+            if masks.wh[l] is not None:
+                dWh *= masks.wh[l]
             g[f"W{l}"][d_in:] = dWh
             da2 = da.reshape(T * B, self.G * self.H)
             g[f"b{l}"][...] = da2.sum(axis=0)
-            if is_ids and l == 0:
-                np.matmul(_one_hot_t(inp.reshape(-1), d_in, self.dtype), da2, out=g["W0"][:d_in])
+            if l == 0:
+                self._input_weight_grad(g["W0"][:d_in], inp, da, is_ids, masks)
             else:
                 np.matmul(inp.reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
-                if l > 0:
-                    dtop = (da2 @ self.params[f"W{l}"][:d_in].T).reshape(T, B, d_in)
+                dtop = (da2 @ self.params[f"W{l}"][:d_in].T).reshape(T, B, d_in)
         return gflat
+
+    def _input_weight_grad(self, out, inp, da, is_ids, masks):
+        """Layer 0's dW_x = X^T (da * masks), X the (masked) inputs or one-hot ids; into `out`."""
+        T, B, GH = da.shape
+        de = da
+        if masks.emb is not None or (is_ids and masks.rows is not None):
+            de = da * masks.emb if masks.emb is not None else da.copy()
+            if is_ids and masks.rows is not None:
+                de *= masks.rows[inp][..., None]
+        de = de.reshape(T * B, GH)
+        if is_ids:
+            np.matmul(_one_hot_t(inp.reshape(-1), out.shape[0], self.dtype), de, out=out)
+        else:
+            np.matmul(inp.reshape(T * B, -1).T, de, out=out)
 
     def _check_input(self, x):
         x = np.asarray(x)
@@ -189,14 +237,14 @@ class CIFGLSTM:
         probs = softmax(logits)
         return (probs[0] if single else probs.reshape(*np.shape(xs)[:2], self.K)), state
 
-    def loss_and_grads(self, x, targets, state=None, rng=None):
+    def loss_and_grads(self, x, targets, state=None, rng=None, masks=None):
         """Mean cross-entropy (nats) over all T*B positions, gradients by name, final state."""
-        loss, gflat, state, _ = self.loss_grad_flat(x, targets, state, rng)
+        loss, gflat, state, _ = self.loss_grad_flat(x, targets, state, rng, masks)
         return loss, self.views(gflat), state
 
-    def loss_grad_flat(self, x, targets, state=None, rng=None):
+    def loss_grad_flat(self, x, targets, state=None, rng=None, masks=None):
         """As `loss_and_grads`, with the gradient as one flat vector and the posteriors."""
-        logits, state, cache = self.forward(x, state, rng, for_backward=True)
+        logits, state, cache = self.forward(x, state, rng, for_backward=True, masks=masks)
         loss, ce_cache = softmax_cross_entropy(logits, np.asarray(targets).reshape(-1))
         gflat = self.backward(softmax_cross_entropy_backward(ce_cache), cache)
         return loss, gflat, state, ce_cache[0]

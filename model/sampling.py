@@ -9,6 +9,7 @@ Strategies (looked up by name, so the pipeline can offer and compare them):
 import numpy as np
 
 from .layers import softmax
+from .stepper import Stepper
 
 
 def check_sampling_args(length, num, temperature, top_k, top_p, strategy):
@@ -78,18 +79,35 @@ def generate(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
     Returns an int array (num, length). The same seed gives the same text.
     """
     check_sampling_args(length, num, temperature, top_k, top_p, strategy)
+    out = np.empty((num, length), dtype=np.int64)
+    for t, ids in enumerate(stream(net, prime_ids, length, num, temperature, top_k, top_p,
+                                   strategy, seed)):
+        out[:, t] = ids
+    return out
+
+
+def stream(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
+           strategy="sample", seed=0):
+    """`generate` one step at a time: yields the (num,) ids of each new character as drawn.
+
+    The same arguments give exactly `generate`'s ids (it is this loop), so a caller can show
+    text as it appears and still get the seeded output.
+    """
+    check_sampling_args(length, num, temperature, top_k, top_p, strategy)
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
     if prime.size == 0:
         raise ValueError("prime_ids must hold at least one character to condition on")
+    if prime.min() < 0 or prime.max() >= net.D:
+        raise ValueError(f"prime ids must be in [0, {net.D}), got [{prime.min()}, {prime.max()}]")
     rng = np.random.default_rng(seed)
     choose = STRATEGIES[strategy]
     state = net.zero_state(num)
     if prime.size > 1:
         _, state, _ = net.forward(np.repeat(prime[:-1, None], num, axis=1), state)
-    cur = np.full((1, num), prime[-1], dtype=np.int64)
-    out = np.empty((num, length), dtype=np.int64)
-    for t in range(length):
-        logits, state, _ = net.forward(cur, state)
+    stepper = Stepper(net, num, state)     # bitwise the forward's arithmetic, buffers reused
+    cur = np.full(num, prime[-1], dtype=np.int64)
+    for _ in range(length):
+        logits = stepper.step(cur)
         p = filtered_probs(logits, 1.0 if strategy == "greedy" else temperature, top_k, top_p)
-        cur[0] = out[:, t] = choose(p, rng)
-    return out
+        cur[:] = choose(p, rng)
+        yield cur.copy()

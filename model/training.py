@@ -10,11 +10,13 @@ cursor, carried state, training seconds — is in `state_dict()`, which is why l
 continuing is bitwise identical to never having stopped.
 """
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .optim import clip_global_norm, learning_rate, make_optimizer
+from .parallel import loss_grad_parallel
 
 
 class DivergenceError(RuntimeError):
@@ -35,35 +37,46 @@ class TrainSettings:
     warmup_steps: int = 0
     decay: str = "cosine"
     min_lr_ratio: float = 0.1
+    ema_decay: float = 0.0            # > 0: keep an exponential moving average of the weights
+    threads: int = 1                  # > 1: the lanes split over this many threads (model/parallel.py)
     seed: int = 0
 
 
 class Lanes:
-    """B lanes over a token stream; `window(epoch, pos)` gives inputs and targets (T, B)."""
+    """B lanes over a token stream; `window(epoch, pos)` gives inputs and targets (T, B).
+
+    Lane b of epoch e starts at (offset_e + b * lane_len) mod n and window k of it covers the
+    T + 1 characters from k * T on, read as a ring. Only the B start positions are kept: each
+    window is sliced out of the stream when it is asked for, so the memory used does not grow
+    with the stream. The stream may be an array or anything with `len`, `dtype` and contiguous
+    slices, such as a TokenFile that reads the slices from disk.
+    """
 
     def __init__(self, stream, batch, seq_len, seed):
-        self.stream = np.asarray(stream)
+        self.stream = stream if hasattr(stream, "dtype") else np.asarray(stream)
         self.B, self.T, self.seed = batch, seq_len, seed
         self.lane_len = (len(self.stream) - 1) // batch
         if self.lane_len < seq_len + 1:
             raise ValueError(f"the training stream ({len(self.stream)} chars) is too short for "
                              f"{batch} lanes of {seq_len + 1} chars; lower batch_size or seq_len")
         self.windows_per_epoch = (self.lane_len - 1) // seq_len
-        self._epoch, self._grid = None, None
+        self._epoch, self._starts = None, None
 
-    def _lanes_for(self, epoch):
+    def _starts_for(self, epoch):
         if epoch != self._epoch:
             n = len(self.stream)
             offset = 0 if epoch == 0 else int(np.random.default_rng([self.seed, epoch]).integers(n))
-            starts = offset + np.arange(self.B) * self.lane_len
-            idx = (starts[:, None] + np.arange(self.lane_len + 1)[None, :]) % n
-            self._grid, self._epoch = self.stream[idx], epoch     # (B, lane_len + 1)
-        return self._grid
+            self._starts, self._epoch = (offset + np.arange(self.B) * self.lane_len) % n, epoch
+        return self._starts
 
     def window(self, epoch, pos):
-        grid = self._lanes_for(epoch)
-        a = pos * self.T
-        chunk = grid[:, a:a + self.T + 1].T.astype(np.int64)    # (T + 1, B)
+        n, span = len(self.stream), self.T + 1
+        chunk = np.empty((span, self.B), np.int64)                 # (T + 1, B)
+        for b, start in enumerate((self._starts_for(epoch) + pos * self.T) % n):
+            head = self.stream[start:start + span]
+            chunk[:len(head), b] = head
+            if len(head) < span:                                   # the ring wraps to the start
+                chunk[len(head):, b] = self.stream[:span - len(head)]
         return chunk[:-1], chunk[1:]
 
 
@@ -82,6 +95,8 @@ class Trainer:
         self.rng = np.random.default_rng([settings.seed, 1])
         self.step, self.epoch, self.pos, self.seconds = 0, 0, 0, 0.0
         self.state = net.zero_state(settings.batch_size)
+        # Float64 so that a decay of 0.9995 does not round each small update away.
+        self.avg = np.zeros(net.flat.shape, np.float64) if settings.ema_decay > 0 else None
 
     def progress(self):
         """Fraction of the run done: by training seconds under a time budget, else by steps."""
@@ -96,8 +111,12 @@ class Trainer:
         """One optimizer update on the next window of every lane; returns its statistics."""
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
-        rng = self.rng if self.net.dropout > 0 else None
-        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+        rng = self.rng if self.net.stochastic else None
+        if self.cfg.threads > 1:
+            loss, grad, self.state, probs = loss_grad_parallel(self.net, x, y, self.state, rng,
+                                                               self.cfg.threads)
+        else:
+            loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else
@@ -107,12 +126,42 @@ class Trainer:
         lr = learning_rate(self.cfg.learning_rate, self.step, self.progress(), self.cfg.warmup_steps,
                            self.cfg.decay, self.cfg.min_lr_ratio)
         self.opt.step(self.net.flat, grad, lr)
+        self._update_average()
         self._advance()
         self.seconds += time.perf_counter() - t0
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
                 "accuracy": float((probs.argmax(axis=1) == y.reshape(-1)).mean()),
                 "mean_max_posterior": float(probs.max(axis=1).mean()),
                 "chars": int(y.size), "epoch": self.epoch}
+
+    def _update_average(self):
+        """avg <- d avg + (1 - d) params, with d = min(ema_decay, (1 + t) / (10 + t)).
+
+        The ramp keeps the average from dwelling on the first, poor weights: early on it
+        follows the parameters closely, and it reaches its full horizon of 1 / (1 - decay)
+        steps only after that many steps (the schedule of TensorFlow's moving averages).
+        """
+        if self.avg is None:
+            return
+        if self.step == 1:
+            self.avg[...] = self.net.flat
+            return
+        d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        self.avg *= d
+        self.avg += (1 - d) * self.net.flat.astype(np.float64)
+
+    @contextmanager
+    def averaged(self):
+        """Inside: the network holds the averaged weights (if averaging is on); restored after."""
+        if self.avg is None or self.step == 0:
+            yield self.net
+            return
+        keep = self.net.flat.copy()
+        self.net.flat[...] = self.avg
+        try:
+            yield self.net
+        finally:
+            self.net.flat[...] = keep
 
     def _advance(self):
         self.pos += 1
@@ -123,6 +172,8 @@ class Trainer:
     def state_dict(self):
         """(arrays, meta) holding everything needed to continue exactly."""
         arrays = {"params": self.net.flat, "state.h": self.state[0], "state.c": self.state[1]}
+        if self.avg is not None:
+            arrays["avg"] = self.avg
         opt = self.opt.state_dict()
         arrays.update({k: v for k, v in opt.items() if isinstance(v, np.ndarray)})
         meta = {"step": self.step, "epoch": self.epoch, "pos": self.pos, "seconds": self.seconds,
@@ -135,6 +186,8 @@ class Trainer:
             raise ValueError("checkpoint parameters do not match this model's size")
         self.net.flat[...] = arrays["params"]
         self.state = (arrays["state.h"].copy(), arrays["state.c"].copy())
+        if self.avg is not None:   # a run that had no average (continued with one) starts it here
+            self.avg[...] = arrays["avg"] if "avg" in arrays else arrays["params"]
         self.opt.load_state_dict({"t": meta["opt_t"], **arrays})
         self.rng.bit_generator.state = meta["rng"]
         self.step, self.epoch, self.pos = meta["step"], meta["epoch"], meta["pos"]

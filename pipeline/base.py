@@ -99,6 +99,18 @@ class Stage(luigi.Task):
                 return found
         return None
 
+    def doing(self, activity, bounding_key=None, fraction=None):
+        """Record what the stage is doing (named if it runs out of memory) and report progress."""
+        self._activity = (activity, bounding_key)
+        if fraction is not None:
+            self.report_progress(fraction, f"{self.__class__.__name__}: {activity}")
+
+    def report_progress(self, fraction, message):
+        """Percentage and status message for the scheduler (luigid's task page)."""
+        if callable(self.set_progress_percentage):   # a Luigi worker runs the task: not run() called directly
+            self.set_progress_percentage(round(100 * fraction, 1))
+            self.set_status_message(message)
+
     def meta(self, result, seconds):
         return {"stage": self.__class__.__name__, "fingerprint": self.fingerprint(),
                 "version": self.VERSION, "config": self.slice(), "config_path": self.cfg.path,
@@ -150,9 +162,20 @@ def produces(resumable=False):
                     shutil.rmtree(folder)
                 folder.mkdir(parents=True, exist_ok=True)
                 t0 = time.perf_counter()
-                result = body(self, folder)
+                try:
+                    result = body(self, folder)
+                except MemoryError:
+                    raise _out_of_memory(self) from None
                 atomic_write_json(folder / "meta.json", self.meta(result, time.perf_counter() - t0))
                 atomic_write_text(folder / MARKER, self.fingerprint() + "\n")
             log.info("%s done: %s", self.__class__.__name__, folder)
         return run
     return wrap
+
+
+def _out_of_memory(stage):
+    """One line naming the stage, what it was doing and the key that bounds its memory."""
+    activity, key = getattr(stage, "_activity", ("running", None))
+    fix = f"lower {key} in the config, or free memory" if key else "free memory"
+    return UserError(f"{stage.__class__.__name__} ran out of memory while {activity}: {fix}, then rerun "
+                     "(nothing was marked complete)")

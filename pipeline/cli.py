@@ -1,22 +1,23 @@
-"""`python -m pipeline status | generate | gc` — the pipeline from the terminal, without Luigi.
+"""`python -m pipeline status | generate | models | gc`: the pipeline from the terminal, without Luigi.
 
     python -m pipeline status [--config PATH]
     python -m pipeline generate --prime "ROMEO:" --length 500 --temperature 0.8
+    python -m pipeline models [--config PATH]
     python -m pipeline gc [--config PATH ...] [--yes]
 """
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from stages.errors import UserError
-from stages.sample import generate_texts
-from stages.train import load_model
-from stages.vocab import Vocab
 
+from . import cli_generate
 from .base import MARKER
 from .config import load_config
+from .models import list_models
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
@@ -57,33 +58,6 @@ def status(args):
     return 0
 
 
-def _model_folders(cfg_path):
-    """The current config's Train and BuildVocab folders if trained, else the newest trained."""
-    train = Train(config=cfg_path)
-    if train.complete():
-        return train.folder(), train.input_folder(BuildVocab)
-    root = Path(load_config(cfg_path).artifacts_dir)
-    runs = sorted((p.parent for p in root.glob(f"Train/*/{MARKER}")),
-                  key=lambda p: json.loads((p / "meta.json").read_text())["finished"])
-    if not runs:
-        raise UserError(f"no trained model under {root}/Train; run "
-                        "`luigi --module pipeline Train --local-scheduler` first")
-    shards_fp = json.loads((runs[-1] / "meta.json").read_text())["inputs"]["EncodeShards"]
-    shards_meta = json.loads((root / "EncodeShards" / shards_fp[:16] / "meta.json").read_text())
-    return runs[-1], root / "BuildVocab" / shards_meta["inputs"]["BuildVocab"][:16]
-
-
-def generate(args):
-    train_dir, vocab_dir = _model_folders(args.config)
-    net, _ = load_model(train_dir / "best.ckpt")
-    vocab = Vocab.load(vocab_dir / "vocab.json")
-    texts = generate_texts(net, vocab, args.prime, args.length, args.num, args.temperature,
-                           args.top_k, args.top_p, args.strategy, args.seed, args.unknown)
-    for text in texts:
-        print(args.prime + text, end="\n\n")
-    return 0
-
-
 def gc(args):
     keep = set()
     for path in args.config:
@@ -100,26 +74,43 @@ def gc(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Option mistakes as one line naming the fix, like every other user mistake."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help line ends with its default (unless it has none or says it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default in (None, False, argparse.SUPPRESS)
+        if "default" in text or unset or not action.option_strings:
+            return text
+        return text + " (default: %(default)r)"
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("status", help="show each stage as cached or to run, and why")
-    s.add_argument("--config", default="pipeline.yaml")
-    g = sub.add_parser("generate", help="sample from the newest trained model")
-    g.add_argument("--config", default="pipeline.yaml")
-    g.add_argument("--prime", default="\n")
-    g.add_argument("--length", type=int, default=500)
-    g.add_argument("--num", type=int, default=1)
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--strategy", default="sample")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--unknown", choices=["error", "skip"], default="error")
-    c = sub.add_parser("gc", help="remove outputs no longer reachable from the given configs")
-    c.add_argument("--config", action="append", help="config(s) whose outputs to keep (repeatable)")
-    c.add_argument("--yes", action="store_true", help="delete (default: only list)")
+    fmt = {"formatter_class": _Help}
+    p = _Parser(prog="python -m pipeline", description=__doc__.splitlines()[0], **fmt)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("status", help="show each stage as cached or to run, and why", **fmt)
+    s.add_argument("--config", default="pipeline.yaml", help="config to check")
+    cli_generate.add_parser(sub, **fmt)
+    m = sub.add_parser("models", help="list the trained models (fingerprint, differing config "
+                       "keys, steps, best validation loss, date)", **fmt)
+    m.add_argument("--config", default="pipeline.yaml",
+                   help="config whose artifacts_dir to look in (its own model is marked *)")
+    c = sub.add_parser("gc", help="remove outputs no longer reachable from the given configs", **fmt)
+    c.add_argument("--config", action="append",
+                   help="config(s) whose outputs to keep (repeatable; default: pipeline.yaml)")
+    c.add_argument("--yes", action="store_true", help="delete (without it: only list)")
     return p
+
+
+COMMANDS = {"status": status, "generate": cli_generate.run, "models": list_models, "gc": gc}
 
 
 def main(argv=None):
@@ -127,7 +118,10 @@ def main(argv=None):
     if args.command == "gc" and not args.config:
         args.config = ["pipeline.yaml"]
     try:
-        return {"status": status, "generate": generate, "gc": gc}[args.command](args)
+        return COMMANDS[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:      # `generate ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

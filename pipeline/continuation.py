@@ -33,8 +33,11 @@ def previous_run_checkpoint(task):
             continue
         if meta.get("inputs") != inputs or _comparable(meta.get("config", {})) != _comparable(target):
             continue
-        steps = meta.get("result", {}).get("steps", 0)
-        if steps < target["train.steps"] and (best is None or steps > best[0]):
+        result = meta.get("result", {})
+        steps, seconds = result.get("steps", 0), result.get("train_seconds", 0.0)
+        budget = target["train.time_budget_s"]
+        short = steps < target["train.steps"] and (not budget or seconds < budget)
+        if short and (best is None or steps > best[0]):
             ckpts = sorted((folder / "checkpoints").glob("step-*.ckpt"), reverse=True)
             if ckpts:
                 best = (steps, ckpts[0])

@@ -2,7 +2,7 @@
 
     ""            off: random initialisation (the default)
     previous      the newest complete Train folder under `<artifacts_dir>/Train` with the same
-                  architecture (model.* except dropout and seed), other than this run's own
+                  architecture (model.* except regularisers and seed), other than this run's own
     <hex>         a Train fingerprint, or a unique prefix of one (the folder name is 16 chars)
     <path>        a best.ckpt / last.ckpt file
 
@@ -17,6 +17,7 @@ import logging
 import re
 from pathlib import Path
 
+from model.regularise import RATES
 from stages.errors import UserError
 from stages.train import load_model
 from stages.vocab import Vocab
@@ -26,7 +27,8 @@ from .base import MARKER
 
 log = logging.getLogger("pipeline")
 
-ARCH_EXEMPT = ("model.dropout", "model.seed")   # may differ between the runs
+# Regularisers and the seed may differ between the runs: they do not change the weights' shapes.
+ARCH_EXEMPT = ("model.seed", *(f"model.{k}" for k in RATES))
 
 
 def _meta(folder):

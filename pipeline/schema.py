@@ -51,7 +51,17 @@ class ModelConfig:
     cell: str = spec("cifg", one_of("cifg", "lstm"), "cifg couples the gates (f = 1 - i); lstm does not")
     hidden_size: int = spec(384, POSITIVE, "cells per layer")
     num_layers: int = spec(2, POSITIVE, "stacked recurrent layers")
-    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output during training")
+    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output, a new mask at every time step")
+    locked_dropout_in: float = spec(0.0, DROPOUT, "locked dropout on the character embedding "
+                                    "(layer 0's x W_x): one mask per lane per window")
+    locked_dropout_hidden: float = spec(0.0, DROPOUT, "locked dropout between layers: one mask per "
+                                        "lane per window")
+    locked_dropout_out: float = spec(0.0, DROPOUT, "locked dropout on the top layer's output, "
+                                     "before the read-out")
+    weight_drop: float = spec(0.0, DROPOUT, "DropConnect on each layer's recurrent matrix W_h, "
+                              "one mask per step")
+    embed_dropout: float = spec(0.0, DROPOUT, "drop whole characters' embeddings (rows of "
+                                "layer 0's W_x) for a step")
     dtype: str = spec("float32", one_of("float32", "float64"), "floating-point precision")
     seed: int = spec(0, NON_NEGATIVE, "initialisation seed")
 
@@ -69,6 +79,10 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
+    threads: int = spec(1, POSITIVE, "threads for a training step: the lanes split into this many "
+                                     "parts, one core each (1 = BLAS's own threading)")
+    ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
+                                         "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")
     eval_every: int = spec(100, POSITIVE, "steps between validation losses")
     eval_chars: int = spec(50000, NON_NEGATIVE, "validation characters scored during training (0 = all)")
@@ -96,6 +110,10 @@ class EvaluateConfig:
     ngram_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"), "Kneser-Ney baseline order")
     lanes: int = spec(16, POSITIVE, "parallel segments for the held-out loss (1 = one exact stream)")
     burn_in: int = spec(2000, NON_NEGATIVE, "unscored characters each lane reads first")
+    max_chars: int = spec(1_000_000, POSITIVE, "validation characters scored: the whole split up to "
+                          "this, else `lanes` evenly spaced contiguous blocks adding up to it")
+    ngram_max_chars: int = spec(5_000_000, POSITIVE, "training characters the baselines and sample "
+                                "metrics are fitted on: the whole split up to this, else its last ones")
     block_chars: int = spec(2000, POSITIVE, "block length of the held-out bootstrap (characters)")
     resamples: int = spec(2000, (lambda v: v >= 100, "must be >= 100"),
                           "bootstrap resamples behind each 95% interval")

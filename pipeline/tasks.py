@@ -2,13 +2,16 @@
 import hashlib
 import json
 import logging
+import time
 from functools import lru_cache
 
 from stages.errors import UserError
 from stages.evaluate import evaluate_report
+from stages.progress import Progress
 from stages.sample import sample_texts
-from stages.shards import encode_shards, read_stream
+from stages.shards import encode_shards
 from stages.sources import corpus_identity, fetch_corpus, match_files
+from stages.tokens import open_tokens
 from stages.train import load_model, run_training
 from stages.vocab import Vocab, build_vocab, count_chars
 
@@ -83,7 +86,10 @@ class BuildVocab(Stage):
 
     @produces()
     def run(self, folder):
-        vocab = build_vocab(count_chars(_verified_corpus(self)))
+        corpus = _verified_corpus(self)
+        self.doing("counting characters")   # streams: no key bounds it
+        progress = Progress("BuildVocab", corpus.stat().st_size, "bytes", log.info, self.report_progress)
+        vocab = build_vocab(count_chars(corpus, progress=progress))
         vocab.save(folder / "vocab.json")
         return {"size": vocab.size, "fingerprint": vocab.fingerprint}
 
@@ -91,7 +97,7 @@ class BuildVocab(Stage):
 class EncodeShards(Stage):
     """Parquet shards of the train and validation token streams."""
     KEYS = ("shards",)
-    VERSION = "1"
+    VERSION = "2"   # 2: tokens as list<uint8>/list<uint16> (was packed bytes), plus <split>.tokens
 
     def requires(self):
         return [BuildVocab(config=self.config)]
@@ -103,9 +109,13 @@ class EncodeShards(Stage):
     def run(self, folder):
         s = self.cfg.shards
         vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        return encode_shards(_verified_corpus(self), vocab, folder,
-                             seq_len=s.seq_len, val_fraction=s.val_fraction,
-                             rows_per_group=s.rows_per_group, total_chars=sum(vocab.counts) or None)
+        corpus = _verified_corpus(self)
+        # Two shards of ids (65,536 rows of seq_len) are held at a time.
+        self.doing("encoding the shards", "shards.seq_len")
+        progress = Progress("EncodeShards", sum(vocab.counts), "chars", log.info, self.report_progress)
+        return encode_shards(corpus, vocab, folder, seq_len=s.seq_len, val_fraction=s.val_fraction,
+                             rows_per_group=s.rows_per_group, total_chars=sum(vocab.counts) or None,
+                             progress=progress)
 
 
 class Train(Stage):
@@ -132,7 +142,11 @@ class Train(Stage):
     @produces(resumable=True)
     def run(self, folder):
         shards, vocab = self.input_folder(EncodeShards), Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        streams = [read_stream(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
+        # The validation slice scored during training is held whole: train.eval_chars bounds it.
+        self.doing("training and scoring the validation slice",
+                   "train.eval_chars (0 = the whole split), train.batch_size or model.hidden_size")
+        # Token files read a window at a time: Train's memory does not grow with the corpus.
+        streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
                             folder, log=log.info, report=self._report,
@@ -158,6 +172,7 @@ class Sample(Stage):
     def run(self, folder):
         vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
         net, _ = load_model(self.input_folder(Train) / "best.ckpt")
+        self.doing("sampling", "sample.num_samples")
         return sample_texts(net, vocab, self.cfg.sample, self.cfg.vocab.unknown, folder)
 
 
@@ -174,9 +189,18 @@ class Evaluate(Stage):
 
     @produces()
     def run(self, folder):
-        result = evaluate_report(self._inputs(), self.cfg, folder)
+        self._t0 = time.perf_counter()
+        result = evaluate_report(self._inputs(), self.cfg, folder, step=self._step)
         print(f"report: {folder / 'report.md'} and {folder / 'report.json'}")
         return result
+
+    def _step(self, activity, key, fraction):
+        # ETA from the share of the work each phase took in benchmarks/scale.py runs.
+        elapsed = time.perf_counter() - self._t0
+        eta = f"ETA {elapsed * (1 - fraction) / fraction:,.0f} s" if fraction > 0 else "ETA unknown"
+        self.doing(activity, key)
+        self.report_progress(fraction, f"Evaluate: {activity} ({fraction:.0%}, {eta})")
+        log.info("Evaluate: %s (%.0f%% done, %.0f s so far, %s)", activity, 100 * fraction, elapsed, eta)
 
     def _inputs(self):
         names = (Download, BuildVocab, EncodeShards, Train, Sample)

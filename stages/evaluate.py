@@ -1,6 +1,7 @@
 """Evaluate stage: held-out likelihood against baselines, sample metrics in a band, pictures.
 
-Held-out likelihood on the whole validation split is the primary measure: every model (LSTM,
+Held-out likelihood on the whole validation split (above `evaluate.max_chars`, evenly spaced
+blocks of it: stages/heldout_scope.py) is the primary measure: every model (LSTM,
 Kneser-Ney n-gram, unigram, uniform) scores every validation character given everything
 before it, with the end of the training text as context, over the same vocabulary. The
 vocabulary covers the whole corpus, so characters never seen in training still get non-zero
@@ -22,10 +23,11 @@ from model.evaluate import stream_nll, summarize
 
 from .atomic import atomic_write_json, atomic_write_text
 from .bands import BAND, measure, reference_band, reference_sets, sample_block
+from .heldout_scope import fitting_text, scored_validation, seen_in_training
 from .metrics import MetricContext
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
-from .shards import read_stream
+from .tokens import open_tokens
 from .train import load_model
 from .uncertainty import LEVEL, intervals, paired_difference, verdict_word
 from .vocab import Vocab
@@ -33,23 +35,30 @@ from .vocab import Vocab
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
 
 
-def heldout(net, train_ids, val_ids, vocab_size, cfg):
-    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram and a verdict sentence."""
+def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
+    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram and a verdict sentence.
+
+    `segments`: lengths of the contiguous stretches of the split that `val_ids` joins (default:
+    one); bootstrap blocks never straddle two of them.
+    """
     ctx = train_ids[-cfg.burn_in:] if cfg.burn_in else None
     lm = KneserNeyLM(cfg.ngram_order, vocab_size).fit(train_ids)
+    # 64 windows at a time: as fast as 256, and the forward caches take a quarter of the memory.
     nll = {"lstm": stream_nll(net, val_ids, context=ctx, lanes=cfg.lanes, burn_in=cfg.burn_in),
-           "lstm_window256": stream_nll(net, val_ids, window=WINDOW),
+           "lstm_window256": stream_nll(net, val_ids, window=WINDOW, max_batch=64),
            "ngram": lm.stream_nll(val_ids, context=train_ids),
            "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids),
            "uniform": np.full(len(val_ids), math.log(vocab_size))}
-    cis = intervals(nll, cfg.block_chars, cfg.resamples)
+    cuts = np.cumsum(segments or [len(val_ids)])[:-1]
+    pieces = {name: np.split(x, cuts) for name, x in nll.items()}
+    cis = intervals(pieces, cfg.block_chars, cfg.resamples)
     out = {name: {**summarize(float(np.nansum(x)), int(np.count_nonzero(~np.isnan(x)))),
                   "ci95": cis[name]} for name, x in nll.items()}
     out["lstm"]["protocol"] = (f"state carried through the split in {cfg.lanes} lanes, each after "
                                f"{cfg.burn_in} unscored characters")
     out["lstm_window256"]["protocol"] = f"independent {WINDOW}-character windows from a zero state"
     out["ngram"]["order"] = cfg.ngram_order
-    diff = paired_difference(nll["lstm"], nll["ngram"], cfg.block_chars, cfg.resamples)
+    diff = paired_difference(pieces["lstm"], pieces["ngram"], cfg.block_chars, cfg.resamples)
     out["difference"] = {"lstm_minus_ngram": {"mean": diff["mean"], "ci95": diff["ci95"]}}
     return out, lm, _verdict(out, diff, cfg)
 
@@ -70,14 +79,26 @@ def _meta(folder):
     return {"fingerprint": meta["fingerprint"], "config": meta["config"], "seconds": meta["seconds"]}
 
 
-def evaluate_report(inputs, cfg, folder):
-    """Compute the report from the upstream folders; write report.json/.md and PNGs to folder."""
+def evaluate_report(inputs, cfg, folder, step=None):
+    """Compute the report from the upstream folders; write report.json/.md and PNGs to folder.
+
+    `step(activity, bounding_key, fraction_done)` is told each phase as it starts; the fractions
+    are the shares of the time the phases took in a 10 MB benchmarks/scale.py run (held-out
+    scoring ~95%).
+    """
+    step = step or (lambda activity, key, fraction: None)
+    step("reading the scored and fitted characters", "evaluate.max_chars", 0.0)
     vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
-    shards = inputs["EncodeShards"]
-    train_ids, val_ids = (read_stream(shards, s, expect_vocab_fingerprint=vocab.fingerprint).astype(np.int64)
-                          for s in ("train", "val"))
+    train, val = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)
+                  for s in ("train", "val"))
+    # Bounded by evaluate.max_chars / ngram_max_chars: memory and time do not grow with the corpus.
+    val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
+    train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
     net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
-    held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate)
+    step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.02)
+    held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate,
+                                [end - start for start, end in scored["blocks"]])
+    step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.9)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
     # The reference texts come from the first half of the held-out text and are compared with
     # the second half (JS divergence, BLEU), so real text is never compared with itself.
@@ -88,6 +109,7 @@ def evaluate_report(inputs, cfg, folder):
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
     prime = vocab.decode(prime_ids)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
+    step("sampling at temperature 1 and computing the sample metrics", "sample.num_samples", 0.93)
     t1_texts = generate_texts(net, vocab, s.prime, s.length, s.num_samples, 1.0, 0, 1.0, "sample",
                               s.seed, cfg.vocab.unknown)
     names = set(e.metrics) if e.metrics else None
@@ -104,7 +126,10 @@ def evaluate_report(inputs, cfg, folder):
         "heldout": held, "heldout_verdict": verdict,
         "intervals": {"level": LEVEL, "block_chars": e.block_chars, "resamples": e.resamples,
                       "reference_draws": e.reference_draws, "band_percentiles": list(BAND)},
-        "unseen_in_training": _unseen(train_ids, val_ids, vocab),
+        "heldout_scope": {"scored": scored, "fitted": fitted,
+                          "text": f"scored: {scored['text']}; baselines and sample-metric training "
+                                  f"statistics fitted on {fitted['text']}"},
+        "unseen_in_training": _unseen(seen_in_training(train, vocab.size), val_ids, vocab),
         "samples": samples, "samples_t1": samples_t1,
         "sampling": {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
                      "strategy": s.strategy, "length": s.length, "num_samples": s.num_samples},
@@ -114,13 +139,13 @@ def evaluate_report(inputs, cfg, folder):
                   "best_step": model_meta.get("step")},
         "provenance": {name: _meta(path) for name, path in inputs.items()},
     }
+    step("writing the report and pictures", None, 0.97)
     _write(report, Path(inputs["Train"], "metrics.jsonl"), folder)
     return {"lstm_nats_per_char": held["lstm"]["nats_per_char"],
             "ngram_nats_per_char": held["ngram"]["nats_per_char"]}
 
 
-def _unseen(train_ids, val_ids, vocab):
-    seen = np.bincount(train_ids, minlength=vocab.size) > 0
+def _unseen(seen, val_ids, vocab):
     missing = ~seen[val_ids]
     return {"chars": int(missing.sum()), "distinct": sorted({vocab.chars[i] for i in val_ids[missing]})}
 

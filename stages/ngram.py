@@ -22,9 +22,14 @@ Stream start: a position with fewer than order-1 preceding chars is scored by
 the highest level its history allows (history of length j -> level j+1, with
 that level's continuation counts), exactly as the recursion would back off.
 
-Keys: a k-gram is stored as the int64 number sum_j id_j * V**(k-1-j), so
-V**order must stay below 2**63: V=65 allows order <= 10, V=100 order <= 9.
-Larger combinations raise UserError (see `KneserNeyLM.max_order`).
+Keys: k-grams are numbered level by level. Level k's table holds the sorted
+keys rank(prefix) * V + last char of every distinct k-gram of the training
+stream, where rank(prefix) is the position of its (k-1)-char prefix in level
+k-1's table (the empty prefix has rank 0, so level 1's keys are the char ids).
+A key is below (number of distinct (k-1)-grams) * V <= stream length * V, so
+it fits in int64 for any vocabulary size at any order; k-grams with the same
+history form one contiguous run of the table. A query numbers its histories
+the same way, oldest char first, one table lookup per level.
 """
 from __future__ import annotations
 
@@ -35,11 +40,10 @@ import numpy as np
 from stages.errors import UserError
 
 FALLBACK_DISCOUNTS = np.array([0.5, 1.0, 1.5])
-_INT64_LIMIT = 2**63 - 1
 
 
 def modified_kn_discounts(counts: np.ndarray) -> np.ndarray:
-    """Return (D1, D2, D3+) estimated from the count-of-counts of `counts`."""
+    """Return (D1, D2, D3+) estimated from the count-of-counts of `counts` (zeros ignored)."""
     n1, n2, n3, n4 = (int(np.sum(counts == c)) for c in (1, 2, 3, 4))
     if min(n1, n2, n3, n4) == 0:
         # The estimator divides by n1..n3 and needs n4; tiny corpora lack some.
@@ -62,6 +66,38 @@ def unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
+def unique_ranks(keys: np.ndarray):
+    """Sorted distinct values of `keys`, their counts, each key's index among them, and one
+    position where each distinct value occurs.
+
+    Like np.unique(keys, return_counts=True, return_inverse=True, return_index=True); the
+    indices overwrite `keys` (no third key-sized array), which is returned.
+    """
+    n = len(keys)
+    bits = max(n.bit_length(), 1)
+    if n and int(keys.min()) >= 0 and int(keys.max()) < 1 << (62 - bits):
+        # (key, position) packed into one int64 and sorted: np.sort is several times faster
+        # than argsort, and the positions come out as the order.
+        order = np.arange(n, dtype=np.int64)
+        ordered = keys << bits
+        ordered |= order
+        ordered.sort()
+        np.bitwise_and(ordered, (1 << bits) - 1, out=order)
+        ordered >>= bits
+    else:
+        order = np.argsort(keys)
+        ordered = keys[order]
+    is_start = np.ones(len(ordered), dtype=bool)
+    is_start[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(is_start)
+    distinct, counts = ordered[starts], np.diff(np.append(starts, len(ordered)))
+    np.cumsum(is_start, out=ordered)          # reuse the sorted copy for the ranks
+    ordered -= 1
+    del is_start
+    keys[order] = ordered
+    return distinct, counts, keys, order[starts]
+
+
 def _tail(arr: np.ndarray, n: int) -> np.ndarray:
     """The last min(n, len) entries along the last axis (n may be 0)."""
     return arr[..., arr.shape[-1] - min(n, arr.shape[-1]):]
@@ -79,9 +115,9 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
 class _Level:
     """Smoothing statistics of one n-gram level, all arrays sorted by key."""
 
-    gram_keys: np.ndarray  # int64 keys of the k-grams
+    gram_keys: np.ndarray  # int64 keys rank(prefix) * V + last of the k-grams
     discounted: np.ndarray  # max(c - D(c), 0) per k-gram
-    hist_keys: np.ndarray  # int64 keys of the (k-1)-char histories
+    hist_keys: np.ndarray  # ranks of the (k-1)-char histories in the level below
     hist_total: np.ndarray  # c(h) = sum_w c(hw)
     hist_gamma: np.ndarray  # sum_w D(c(hw)), the mass handed to the lower level
 
@@ -89,7 +125,10 @@ class _Level:
     def from_counts(cls, keys: np.ndarray, counts: np.ndarray, vocab_size: int) -> "_Level":
         """Build the level from sorted unique k-gram keys and their counts."""
         counts = counts.astype(np.float64)
-        d = modified_kn_discounts(counts)[np.minimum(counts, 3).astype(np.int64) - 1]
+        # A zero count (a k-gram seen only at the stream start has no left neighbour, so no
+        # continuation count) keeps its rank in the table but adds nothing to any sum.
+        d = modified_kn_discounts(counts)[np.clip(counts, 1, 3).astype(np.int64) - 1]
+        d[counts == 0] = 0.0
         hist = keys // vocab_size
         if len(keys) == 0:
             empty = np.zeros(0)
@@ -119,22 +158,9 @@ class KneserNeyLM:
         if order < 1 or vocab_size < 1:
             raise UserError(f"n-gram order {order} / vocab size {vocab_size} must be >= 1; "
                             "pass positive values")
-        if order > self.max_order(vocab_size):
-            raise UserError(f"n-gram order {order} overflows int64 keys for vocab size "
-                            f"{vocab_size}; use order <= {self.max_order(vocab_size)}")
         self.order = order
         self.vocab_size = vocab_size
         self._levels: list[_Level] = []
-
-    @staticmethod
-    def max_order(vocab_size: int) -> int:
-        """Largest order whose base-`vocab_size` keys fit in int64."""
-        if vocab_size == 1:
-            return 64  # every key is 0; any order fits
-        order = 1
-        while vocab_size ** (order + 1) <= _INT64_LIMIT:
-            order += 1
-        return order
 
     def _check_ids(self, ids, what: str) -> np.ndarray:
         """Return `ids` as a 1-D int64 array, raising UserError if out of range."""
@@ -151,24 +177,45 @@ class KneserNeyLM:
         """Count the training stream `ids` and build every level's statistics."""
         ids = self._check_ids(ids, "training ids")
         v = self.vocab_size
-        distinct = []  # distinct[k-1]: sorted unique k-gram keys of the stream
-        keys = ids
+        tables, counts = [], []   # per level: sorted distinct k-gram keys, their counts
+        ranks = None              # ranks[i]: rank of the (k-1)-gram starting at i
         for k in range(1, self.order + 1):
-            if k > 1:
-                keys = keys[:-1] * v + ids[k - 1:]
-            if k == self.order:
-                top = unique_counts(keys)
+            if k == 1:
+                keys = ids.copy()   # unique_ranks overwrites its argument
             else:
-                distinct.append(unique_counts(keys)[0])
-        distinct.append(top[0])
-        levels = []
-        for k in range(1, self.order):
-            # Continuation count: how many distinct chars precede the k-gram.
-            suffixes = distinct[k] % (v ** k)
-            levels.append(_Level.from_counts(*unique_counts(suffixes), v))
-        levels.append(_Level.from_counts(top[0], top[1], v))
-        self._levels = levels
+                keys = ranks[:-1] * v
+                keys += ids[k - 1:]
+            if k == self.order:
+                ids = None          # our int64 copy is not needed any more: lower the peak
+            table, raw, new_ranks, where = unique_ranks(keys)
+            if k > 1:
+                # Continuation count of each (k-1)-gram: how many distinct k-grams end in it.
+                # Every occurrence of a k-gram has the same suffix, so any one will do.
+                where += 1
+                counts.append(np.bincount(ranks[where], minlength=len(tables[-1])))
+            del where
+            tables.append(table)
+            ranks = new_ranks
+        counts.append(raw)   # the top level keeps raw counts
+        self._levels = [_Level.from_counts(t, c, v) for t, c in zip(tables, counts)]
         return self
+
+    def _ranks(self, full: np.ndarray):
+        """Yield r_j for j = 1..min(order-1, L): r_j[..., i] = rank of the j-gram
+        full[..., i:i+j] in level j's table (-1 if unseen), shape (..., L - j + 1).
+
+        A generator, so the caller keeps only what it needs of each level.
+        """
+        if not self._levels:
+            raise UserError("the n-gram model is not fitted; call fit(ids) first")
+        r = np.zeros(full.shape[:-1] + (full.shape[-1] + 1,), np.int64)   # the empty gram
+        for j in range(1, min(self.order - 1, full.shape[-1]) + 1):
+            table = self._levels[j - 1].gram_keys
+            query = r[..., :-1] * self.vocab_size + full[..., j - 1:]
+            # An unseen shorter gram (-1) gives a negative query, which is never found.
+            idx = np.minimum(np.searchsorted(table, query), max(len(table) - 1, 0))
+            r = np.where(table[idx] == query, idx, -1) if len(table) else np.full(query.shape, -1)
+            yield r
 
     def _probs(self, hist_keys: list[np.ndarray], target: np.ndarray) -> np.ndarray:
         """p(target | history) where hist_keys[j] keys the last j chars (-1: none)."""
@@ -181,15 +228,11 @@ class KneserNeyLM:
         return p
 
     def _tail_keys(self, history: np.ndarray) -> list[np.ndarray]:
-        """Keys of the last j chars of each row of `history` (num, L), j < order."""
+        """Ranks of the last j chars of each row of `history` (num, L), j < order (-1: none)."""
         num, length = history.shape
         keys = [np.zeros(num, dtype=np.int64)]
-        for j in range(1, self.order):
-            if j > length:
-                keys.append(np.full(num, -1, dtype=np.int64))
-            else:
-                keys.append(history[:, length - j] * self.vocab_size ** (j - 1) + keys[-1])
-        return keys
+        keys += [r[:, length - j] for j, r in enumerate(self._ranks(history), start=1)]
+        return keys + [np.full(num, -1, dtype=np.int64)] * (self.order - len(keys))
 
     def distribution(self, history: np.ndarray) -> np.ndarray:
         """(V,) next-char probabilities given the last order-1 ids of `history`."""
@@ -209,11 +252,11 @@ class KneserNeyLM:
         full = np.concatenate([ctx, ids])
         pos = np.arange(len(ctx), len(full))
         keys = [np.zeros(len(pos), dtype=np.int64)]
-        for j in range(1, self.order):
-            # Prepend the char j back as the most significant digit.
+        for j, r in enumerate(self._ranks(full), start=1):
+            # The history of length j starts j chars back; before the stream start it is absent.
             back = pos - j
-            digit = full[np.maximum(back, 0)] * self.vocab_size ** (j - 1)
-            keys.append(np.where(back >= 0, digit + keys[-1], -1))
+            keys.append(np.where(back >= 0, r[np.maximum(back, 0)], -1))
+        keys += [np.full(len(pos), -1, dtype=np.int64)] * (self.order - len(keys))
         return -np.log(self._probs(keys, ids))
 
     def sample(self, length: int, rng: np.random.Generator, prime: np.ndarray | None = None,

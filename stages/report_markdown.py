@@ -89,6 +89,9 @@ def _heldout_section(report: dict) -> list[str]:
     protocol = (heldout.get("lstm") or {}).get("protocol")
     if protocol:
         out += [f"*LSTM evaluation protocol:* {protocol}", ""]
+    scope = (report.get("heldout_scope") or {}).get("text")
+    if scope:
+        out += [f"*Characters:* {scope}.", ""]
     return out
 
 

@@ -5,16 +5,23 @@ The corpus is split by characters: the first ``1 - val_fraction`` of them go to
 token stream is cut into consecutive rows of `seq_len` tokens (the last row may
 be shorter) stored in ``<split>-00000.parquet``, ``<split>-00001.parquet``...
 Columns: ``row`` (int64, index of the row within its split) and ``tokens``
-(binary: uint8 ids, or little-endian uint16 ids when the vocabulary has more
-than 256 characters). Concatenating the rows in order gives back the exact split
-stream, which is what lets training carry hidden state from one window to the
-next. Schema metadata records the vocabulary fingerprint, the split, its char
-offsets in the corpus, `seq_len`, the token dtype and the split's token count.
+(``list<uint8>`` ids, or ``list<uint16>`` when the vocabulary has more than 256
+characters), so any Parquet reader (pyarrow, pandas, DuckDB, Polars) sees token
+ids. Concatenating the rows in order gives back the exact split stream, which is
+what lets training carry hidden state from one window to the next. Schema
+metadata records the vocabulary fingerprint, the split, its char offsets in the
+corpus, `seq_len`, the token dtype, the split's token count and its token file.
+
+Next to the shards, ``<split>.tokens`` holds the same ids as one raw array (the
+token dtype, little-endian): training and evaluation read their windows from it
+with positioned reads (stages/tokens.py), so their memory does not grow with the
+corpus. It is written in the same pass, atomically, before the stage completes.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +33,7 @@ from stages.errors import UserError
 from stages.vocab import Vocab
 
 _READ_CHARS = 1 << 20
-_FIELDS = [("row", pa.int64()), ("tokens", pa.binary())]
+_ARROW_IDS = {"|u1": pa.uint8(), "<u2": pa.uint16()}
 _REQUIRED_META = ("vocab_fingerprint", "vocab_size", "split", "split_tokens", "seq_len", "token_dtype", "shard_count", "shard_index")
 
 
@@ -35,14 +42,20 @@ def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.parquet"
 
 
+def token_file_name(split: str) -> str:
+    """File name of the raw token array of `split`."""
+    return f"{split}.tokens"
+
+
 def encode_shards(
     corpus_path: str | os.PathLike, vocab: Vocab, out_dir: str | os.PathLike, *, seq_len: int,
     val_fraction: float = 0.1, rows_per_group: int = 1024, rows_per_shard: int = 65536,
-    total_chars: int | None = None,
+    total_chars: int | None = None, progress=None,
 ) -> dict:
     """Encode the corpus into train/val Parquet shards in `out_dir`, streaming.
 
-    `total_chars` (e.g. the sum of the vocabulary counts) saves a counting pass.
+    `total_chars` (e.g. the sum of the vocabulary counts) saves a counting pass;
+    `progress(n)` is called after every n ids read.
     Returns ``{"train": {"files", "tokens", "rows"}, "val": {...},
     "vocab_fingerprint", "seq_len"}`` with file names relative to `out_dir`.
     """
@@ -54,13 +67,15 @@ def encode_shards(
     if total - n_train < 2:  # one character holds no (input, target) pair: nothing to evaluate
         raise UserError(f"the validation split of the {total}-character corpus is empty ({total - n_train} characters): raise val_fraction or use a longer corpus")
     result: dict = {"vocab_fingerprint": vocab.fingerprint, "seq_len": seq_len}
-    with _open_corpus(corpus_path) as fh:
+    progress = progress or (lambda n: None)
+    with _open_corpus(corpus_path) as fh, ThreadPoolExecutor(max_workers=2) as pool:
         reader = _TokenReader(fh, vocab, str(corpus_path))
         for split, start, end in (("train", 0, n_train), ("val", n_train, total)):
             meta = {"vocab_fingerprint": vocab.fingerprint, "vocab_size": vocab.size, "split": split,
                     "split_start": start, "split_end": end, "seq_len": seq_len,
-                    "token_dtype": vocab.token_dtype.str, "split_tokens": end - start}
-            result[split] = _write_split(reader, Path(out_dir), meta, rows_per_group, rows_per_shard)
+                    "token_dtype": vocab.token_dtype.str, "split_tokens": end - start,
+                    "token_file": token_file_name(split)}
+            result[split] = _write_split(reader, Path(out_dir), meta, rows_per_group, rows_per_shard, pool, progress)
         if len(reader.read(1)):
             raise _corpus_changed(corpus_path, "is longer than the character count")
     return result
@@ -126,41 +141,60 @@ class _TokenReader:
         return data[:n]
 
 
-def _write_split(reader: _TokenReader, out_dir: Path, meta: dict, rows_per_group: int, rows_per_shard: int) -> dict:
+def _write_split(reader: _TokenReader, out_dir: Path, meta: dict, rows_per_group: int, rows_per_shard: int,
+                 pool: ThreadPoolExecutor, progress) -> dict:
+    # The ids are read in order here; the Parquet encoding (the slow part, and list columns cost
+    # twice what the old binary one did) runs in two threads, one shard each, which Arrow lets
+    # run in parallel. At most two shards of ids wait in memory.
     seq_len, tokens = meta["seq_len"], meta["split_tokens"]
     rows = -(-tokens // seq_len)
     shard_count = -(-rows // rows_per_shard)
-    files = []
-    for index in range(shard_count):
-        first_row = index * rows_per_shard
-        shard_meta = {**meta, "split_rows": rows, "shard_index": index, "shard_count": shard_count,
-                      "first_row": first_row, "shard_rows": min(rows_per_shard, rows - first_row)}
-        files.append(shard_name(meta["split"], index))
-        _write_shard(reader, out_dir / files[-1], shard_meta, rows_per_group)
-    return {"files": files, "tokens": tokens, "rows": rows}
-
-
-def _write_shard(reader: _TokenReader, path: Path, meta: dict, rows_per_group: int) -> None:
-    seq_len, first_row = meta["seq_len"], meta["first_row"]
-    schema = pa.schema(_FIELDS, metadata={k.encode(): str(v).encode() for k, v in meta.items()})
-    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for group_start in range(first_row, first_row + meta["shard_rows"], rows_per_group):
-            rows = min(rows_per_group, first_row + meta["shard_rows"] - group_start)
-            want = min(rows * seq_len, meta["split_tokens"] - group_start * seq_len)
+    files, pending = [], []
+    with atomic_path(out_dir / meta["token_file"]) as tmp, open(tmp, "wb") as token_fh:
+        for index in range(shard_count):
+            first_row = index * rows_per_shard
+            shard_meta = {**meta, "split_rows": rows, "shard_index": index, "shard_count": shard_count,
+                          "first_row": first_row, "shard_rows": min(rows_per_shard, rows - first_row)}
+            want = min(rows_per_shard * seq_len, tokens - first_row * seq_len)
             ids = reader.read(want)
             if len(ids) != want:
                 raise _corpus_changed(reader.label, "is shorter than the character count")
-            writer.write_table(_rows_table(ids, group_start, seq_len, schema), row_group_size=rows)
+            ids.tofile(token_fh)   # token_dtype is little-endian by construction
+            files.append(shard_name(meta["split"], index))
+            pending.append(pool.submit(_write_shard, ids, out_dir / files[-1], shard_meta, rows_per_group))
+            while len(pending) >= 2:
+                pending.pop(0).result()
+            progress(len(ids))
+        for job in pending:
+            job.result()
+    return {"files": files, "tokens": tokens, "rows": rows, "token_file": meta["token_file"]}
+
+
+def _write_shard(ids: np.ndarray, path: Path, meta: dict, rows_per_group: int) -> None:
+    seq_len, first_row = meta["seq_len"], meta["first_row"]
+    fields = [("row", pa.int64()), ("tokens", pa.list_(_ARROW_IDS[meta["token_dtype"]]))]
+    schema = pa.schema(fields, metadata={k.encode(): str(v).encode() for k, v in meta.items()})
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for group in range(0, meta["shard_rows"], rows_per_group):
+            rows = min(rows_per_group, meta["shard_rows"] - group)
+            chunk = ids[group * seq_len:(group + rows) * seq_len]
+            writer.write_table(_rows_table(chunk, first_row + group, seq_len, schema), row_group_size=rows)
 
 
 def _rows_table(ids: np.ndarray, first_row: int, seq_len: int, schema: pa.Schema) -> pa.Table:
-    # Build the binary column straight from one buffer plus offsets: no per-row Python objects.
+    # Build the list column straight from the id buffer plus offsets: no per-row Python objects.
+    # Arrays from raw buffers, not pa.array(ndarray): that imports pandas when it is installed
+    # (a second or more per process, longer than encoding 10 MB).
     rows = -(-len(ids) // seq_len)
-    offsets = np.minimum(np.arange(rows + 1, dtype=np.int64) * seq_len, len(ids)) * ids.itemsize
-    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(np.ascontiguousarray(ids))]
-    tokens = pa.Array.from_buffers(pa.binary(), rows, buffers)
-    row_ids = pa.array(np.arange(first_row, first_row + rows, dtype=np.int64))
+    offsets = np.minimum(np.arange(rows + 1, dtype=np.int32) * seq_len, len(ids))
+    values = _from_numpy(schema.field("tokens").type.value_type, np.ascontiguousarray(ids))
+    tokens = pa.ListArray.from_arrays(_from_numpy(pa.int32(), offsets), values)
+    row_ids = _from_numpy(pa.int64(), np.arange(first_row, first_row + rows, dtype=np.int64))
     return pa.Table.from_arrays([row_ids, tokens], schema=schema)
+
+
+def _from_numpy(arrow_type: pa.DataType, values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
 def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
@@ -217,14 +251,26 @@ def _copy_batch(path: Path, batch: pa.RecordBatch, out: np.ndarray, pos: int, se
     rows, tokens = batch.column(0), batch.column(1)
     first = pos // seq_len
     expected_rows = np.arange(first, first + len(rows))
-    expected_bytes = np.clip(len(out) - expected_rows * seq_len, 0, seq_len) * out.itemsize
-    offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int32)[tokens.offset : tokens.offset + len(tokens) + 1]
-    if (rows.null_count or tokens.null_count or not np.array_equal(rows.to_numpy(), expected_rows)
-            or not np.array_equal(np.diff(offsets), expected_bytes) or not expected_bytes.all()):
+    expected_lens = np.clip(len(out) - expected_rows * seq_len, 0, seq_len)
+    if (not pa.types.is_list(tokens.type) or rows.null_count or tokens.null_count
+            or not np.array_equal(_numpy_view(rows, np.int64), expected_rows)
+            or not np.array_equal(np.diff(_numpy_view(tokens.offsets, np.int32)), expected_lens)
+            or not expected_lens.all()):
         raise _damaged(path, f"rows from {first} are out of sequence or have the wrong length")
-    data = np.frombuffer(tokens.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    out.view(np.uint8)[pos * out.itemsize : pos * out.itemsize + len(data)] = data
-    return pos + len(data) // out.itemsize
+    values = tokens.flatten()   # the ids of these rows, sliced without copying
+    if values.null_count or values.type != _ARROW_IDS.get(out.dtype.str):
+        raise _damaged(path, f"token ids of rows from {first} are missing or not {out.dtype}")
+    data = _numpy_view(values, out.dtype)
+    out[pos:pos + len(data)] = data
+    return pos + len(data)
+
+
+def _numpy_view(array: pa.Array, dtype) -> np.ndarray:
+    # The array's data buffer seen as NumPy, without copying; Array.to_numpy() would do the same
+    # but imports pandas when it is installed.
+    if array.type.bit_width != np.dtype(dtype).itemsize * 8:
+        raise ValueError(f"column of {array.type} where {np.dtype(dtype)} was expected")
+    return np.frombuffer(array.buffers()[1], dtype)[array.offset:array.offset + len(array)]
 
 
 def _damaged(path: Path, reason: object) -> UserError:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model import CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
+from model.regularise import rates_of
 from model.sampling import generate
 
 from .atomic import atomic_write_json, atomic_write_text
@@ -33,13 +34,14 @@ class Interrupted(UserError):
 def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
     net = CIFGLSTM(vocab_size, model_cfg.hidden_size, model_cfg.num_layers, vocab_size,
                    seed=model_cfg.seed, dtype=np.dtype(model_cfg.dtype), cell=model_cfg.cell,
-                   dropout=model_cfg.dropout, char_inputs=True)
+                   char_inputs=True, **rates_of(model_cfg))
     settings = TrainSettings(batch_size=train_cfg.batch_size, seq_len=seq_len,
                              steps=train_cfg.steps, time_budget_s=train_cfg.time_budget_s,
                              learning_rate=train_cfg.learning_rate, optimizer=train_cfg.optimizer,
                              weight_decay=train_cfg.weight_decay, momentum=train_cfg.momentum,
                              clip_norm=train_cfg.clip_norm, warmup_steps=train_cfg.warmup_steps,
                              decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
+                             ema_decay=train_cfg.ema_decay, threads=train_cfg.threads,
                              seed=train_cfg.seed)
     try:
         return Trainer(net, train_stream, settings)
@@ -83,10 +85,15 @@ def write_checkpoint(trainer, out_dir):
     return path
 
 
-def save_model(trainer, path, extra):
+def save_net(net, path, extra):
     """Parameters and architecture only: what Sample and Evaluate need."""
-    meta = {"model": trainer.net.config(), "step": trainer.step, **extra}
-    save_checkpoint(path, {"params": trainer.net.flat}, meta)
+    save_checkpoint(path, {"params": net.flat}, {"model": net.config(), **extra})
+
+
+def save_model(trainer, path, extra):
+    """The trainer's model; with weight averaging on, the averaged weights (those validated)."""
+    with trainer.averaged() as net:
+        save_net(net, path, {"step": trainer.step, "averaged": trainer.avg is not None, **extra})
 
 
 def load_model(path):
@@ -158,7 +165,8 @@ class _Monitor:
         if step % self.cfg.eval_every == 0 or self.tr.done():
             self.evaluate()
         if step % self.cfg.sample_every == 0:
-            self.log("sample: " + repr(sample_text(self.tr.net, self.vocab, 160)))
+            with self.tr.averaged() as net:
+                self.log("sample: " + repr(sample_text(net, self.vocab, 160)))
         if step % self.cfg.checkpoint_every == 0:
             write_checkpoint(self.tr, self.out)
 
@@ -177,8 +185,9 @@ class _Monitor:
 
     def evaluate(self):
         t0 = time.perf_counter()
-        res = evaluate_stream(self.tr.net, self.val, lanes=min(32, max(1, len(self.val) // 2000)),
-                              burn_in=200)
+        with self.tr.averaged() as net:   # the weights that best.ckpt would keep
+            res = evaluate_stream(net, self.val, lanes=min(32, max(1, len(self.val) // 2000)),
+                                  burn_in=200)
         if not np.isfinite(res["perplexity"]):   # NaN, or a loss so large exp() overflows
             raise DivergenceError(f"validation loss became {res['nats_per_char']:.4g} nats/char at step "
                                   f"{self.tr.step}; lower train.learning_rate or set train.clip_norm")

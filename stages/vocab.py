@@ -13,6 +13,7 @@ and the same `fingerprint`, whatever order the corpus was read in.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -30,16 +31,40 @@ from stages.errors import UserError
 MAX_VOCAB = 1 << 16  # token ids are stored as uint16 at most
 
 
-def count_chars(path: str | os.PathLike, chunk_chars: int = 1 << 20) -> Counter:
-    """Count each character of the UTF-8 text file at `path`, reading it in chunks."""
-    counts: Counter = Counter()
+def count_chars(path: str | os.PathLike, chunk_chars: int = 1 << 20, progress=None) -> Counter:
+    """Count each character of the UTF-8 text file at `path`, reading it in chunks.
+
+    `progress(n)` is called after every `n` bytes read.
+    """
+    # Counted as codepoints with np.bincount (a Counter over characters runs at ~20 MB/s);
+    # the rare codepoints above the first 256 are counted per chunk with np.unique.
+    low, high = np.zeros(256, np.int64), Counter()
+    decoder = codecs.getincrementaldecoder("utf-8")()   # bytes in, so progress is exact
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            while chunk := fh.read(chunk_chars):
-                counts.update(chunk)
+        with open(path, "rb") as fh:
+            while True:
+                raw = fh.read(chunk_chars)
+                chunk = decoder.decode(raw, final=not raw)
+                _count_codes(np.frombuffer(chunk.encode("utf-32-le", "surrogatepass"), dtype="<u4"), low, high)
+                if not raw:
+                    break
+                if progress:
+                    progress(len(raw))
     except UnicodeDecodeError as exc:
         raise UserError(f"corpus {path} is not valid UTF-8 ({exc.reason}): delete it and rerun the download") from None
+    counts = Counter({chr(c): int(n) for c, n in enumerate(low.tolist()) if n})
+    counts.update(high)
     return counts
+
+
+def _count_codes(codes: np.ndarray, low: np.ndarray, high: Counter) -> None:
+    small = codes < 256
+    if small.all():
+        low += np.bincount(codes, minlength=256)
+        return
+    low += np.bincount(codes[small], minlength=256)
+    values, n = np.unique(codes[~small], return_counts=True)
+    high.update(dict(zip(map(chr, values.tolist()), n.tolist())))
 
 
 @dataclass(frozen=True)
@@ -97,9 +122,12 @@ class Vocab:
             raise ValueError(f"unknown must be 'error' or 'skip', not {unknown!r}")
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         table = self._lookup
-        known = codes < len(table)
-        ids = np.full(codes.shape, -1, dtype=np.int64)
-        ids[known] = table[codes[known]]
+        if len(codes) and len(table) and codes.max() < len(table):   # the usual case: one gather
+            ids = table[codes]
+        else:
+            ids = np.full(codes.shape, -1, dtype=np.int32)
+            known = codes < len(table)
+            ids[known] = table[codes[known]]
         if (ids < 0).any():
             if unknown == "error":
                 missing = sorted({chr(c) for c in codes[ids < 0]})

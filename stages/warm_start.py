@@ -39,7 +39,7 @@ def warm_start(net, vocab, old_net, old_vocab):
     if diff:
         raise UserError("cannot warm-start from a model of another architecture ("
                         + ", ".join(map(str, diff)) + "); set train.init_from to a run with the "
-                        "same model.* keys (dropout and seed may differ), or to \"\" to start fresh")
+                        "same model.* keys (regularisers and seed may differ), or to \"\" to start fresh")
     _check(net, vocab, "new")
     _check(old_net, old_vocab, "earlier")
     kept = [c for c in vocab.chars if c in old_vocab.stoi]

@@ -34,19 +34,33 @@ def test_fused_forward_equals_reference(cell, L, ids):
     np.testing.assert_allclose(c, rc, atol=1e-10)
 
 
-def test_reference_couples_the_gates_and_coupling_matters():
-    net = make("cifg", 2)
-    x = np.random.default_rng(2).normal(size=(5, 2, net.D))
-    _, _, record = reference_forward(net, x)
-    for gates in record:
-        np.testing.assert_array_equal(gates["f"], 1.0 - gates["i"])
-        assert 0.05 < gates["i"].mean() < 0.95        # the gates are in use, not saturated
-    # An uncoupled forget gate would give other outputs: the engine really computes CIFG.
-    coupled, _ = net.posterior(x)
-    lstm = make("lstm", 2)
-    W = lstm.params["W0"]
-    assert not np.allclose(coupled, lstm.posterior(x)[0])
-    assert W.shape[1] == 4 * lstm.H and net.params["W0"].shape[1] == 3 * net.H
+def test_cifg_equals_an_lstm_whose_forget_gate_is_one_minus_the_input_gate():
+    # Independent of the reference: 1 - sigmoid(z) = sigmoid(-z), so an uncoupled LSTM whose
+    # forget-gate weights are minus the input gate's computes exactly what CIFG must.
+    from tests.reference import split_gates
+    cifg = make("cifg", 2)
+    x = np.random.default_rng(2).normal(size=(5, 2, cifg.D))
+    _, _, record = reference_forward(cifg, x)
+    assert all(0.05 < gates["i"].mean() < 0.95 for gates in record)   # gates in use, not saturated
+
+    def as_lstm(f_sign):
+        lstm = CIFGLSTM(cifg.D, cifg.H, cifg.L, cifg.K, dtype=np.float64, cell="lstm")
+        for l in range(cifg.L):
+            src, dst = split_gates(cifg, l), split_gates(lstm, l)
+            for name in ("o", "i", "g"):
+                for a, b in zip(dst[name], src[name]):
+                    a[...] = b
+            for a, b in zip(dst["f"], src["i"]):
+                a[...] = f_sign * b
+        lstm.params["Wy"][...], lstm.params["by"][...] = cifg.params["Wy"], cifg.params["by"]
+        return lstm
+
+    coupled, (h, c) = cifg.posterior(x)
+    lstm_probs, (lh, lc) = as_lstm(-1.0).posterior(x)
+    np.testing.assert_allclose(coupled, lstm_probs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c, lc, rtol=0, atol=1e-12)
+    # The comparison can tell coupling rules apart: f = i instead of 1 - i changes the output.
+    assert not np.allclose(coupled, as_lstm(+1.0).posterior(x)[0], atol=1e-4)
 
 
 def numeric_grad(net, x, y, state, name, idx, eps=1e-6):

@@ -1,7 +1,9 @@
 """The pipeline on a real Luigi central scheduler (luigid) with several workers, and Sweep."""
+import ipaddress
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -29,10 +31,13 @@ def free_port():
 def luigid(tmp_path):
     """A luigid on a free 127.0.0.1 port, its state and logs in tmp_path; always stopped."""
     port, home = free_port(), tmp_path / "luigid"
+    yield from running_luigid(["luigid", "--address", "127.0.0.1", "--port", str(port), "--state-path",
+                               str(home / "state.pickle"), "--logdir", str(home / "logs")], port, home)
+
+
+def running_luigid(cmd, port, home):
     (home / "logs").mkdir(parents=True)
-    proc = subprocess.Popen(["luigid", "--address", "127.0.0.1", "--port", str(port),
-                             "--state-path", str(home / "state.pickle"), "--logdir", str(home / "logs")],
-                            cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -131,3 +136,43 @@ def test_sweep_list_format(tmp_path):
         read_config_list(tmp_path / "empty.txt")
     with pytest.raises(UserError, match="cannot read the sweep list"):
         read_config_list(tmp_path / "missing.txt")
+
+
+def readme_luigid_command():
+    """The single-machine luigid command as the README shows it (continuation lines joined)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("\nluigid ") + 1
+    lines = []
+    for line in text[start:].splitlines():
+        lines.append(line.split("#")[0].rstrip().rstrip("\\"))
+        if not line.split("#")[0].rstrip().endswith("\\"):
+            break
+    return shlex.split(" ".join(lines))
+
+
+def listening_addresses(port):
+    """Local addresses with a socket in LISTEN state on `port`, from /proc/net/tcp{,6}."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                raw = bytes.fromhex(address)
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))   # per-word little-endian
+                found.append(str(ipaddress.ip_address(words)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_documented_single_machine_luigid_listens_on_loopback_only(tmp_path):
+    cmd = readme_luigid_command()
+    assert cmd[0] == "luigid" and "--background" in cmd
+    port, home = free_port(), tmp_path / "luigid"
+    values = {"--port": str(port), "--logdir": str(home / "logs"), "--state-path": str(home / "state.pickle"),
+              "--pidfile": str(home / "luigid.pid")}
+    args = [a for a in cmd if a != "--background"]   # the README's foreground variant, so we can stop it
+    args = [values.get(prev, a) for prev, a in zip([None] + args, args)]
+    for _ in running_luigid(args, port, home):
+        addresses = listening_addresses(port)
+        assert addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses), addresses

@@ -18,6 +18,15 @@ def test_count_chars_streams_in_small_chunks(tmp_path):
     assert count_chars(path, chunk_chars=3) == Counter(TEXT + "é\r\n")
 
 
+def test_count_chars_counts_codepoints_above_255_and_astral_ones(tmp_path):
+    # Counted apart from the first 256 codepoints: chunks with and without them, and a mix.
+    text = TEXT * 3 + "ſ—’“\U0001F600ſ" + TEXT + "—\U0001F600"
+    path = tmp_path / "c.txt"
+    path.write_bytes(text.encode("utf-8"))
+    for chunk in (1, 7, 1 << 20):
+        assert count_chars(path, chunk_chars=chunk) == Counter(text)
+
+
 def test_ids_follow_codepoint_order_whatever_the_counts():
     vocab = build_vocab(Counter("cab\n"))
     assert vocab.chars == ("\n", "a", "b", "c")

@@ -8,7 +8,7 @@ from model import CIFGLSTM
 from pipeline.init_from import resolve, vocab_path_of
 from pipeline.tasks import Train
 from stages.errors import UserError
-from stages.train import run_training, save_model
+from stages.train import run_training, save_net
 from stages.vocab import Vocab
 from stages.warm_start import warm_start
 from tests.conftest import write_config
@@ -94,10 +94,7 @@ def fake_run(root, fp, finished, hidden=8, vocab=OLD, chain=True):
     train.mkdir(parents=True)
     net = CIFGLSTM(vocab.size, hidden, 2, vocab.size, seed=3)
 
-    class T:   # what save_model needs of a trainer
-        step = 5
-    T.net = net
-    save_model(T, train / "best.ckpt", {})
+    save_net(net, train / "best.ckpt", {"step": 5})
     config = {"model.cell": "cifg", "model.hidden_size": hidden, "model.num_layers": 2,
               "model.dropout": 0.1, "model.dtype": "float32", "model.seed": 0}
     (train / "meta.json").write_text(json.dumps({"fingerprint": fp, "finished": finished, "config": config,

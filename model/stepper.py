@@ -1,0 +1,73 @@
+"""One character at a time, fast: the network's forward for T = 1, with every buffer reused.
+
+Generation runs the network one step per character, where a window's forward spends most of
+its time on checks, allocations and reshapes rather than arithmetic. `Stepper` performs the
+same operations as `CIFGLSTM.forward` on a (1, B) window, in the same order and on the same
+operand shapes, so its logits and states are bitwise equal to the forward's (tested), into
+buffers allocated once: the sampled text for a seed does not change.
+"""
+import numpy as np
+
+from .cell import _sigmoid_
+
+
+class Stepper:
+    """Carries (h, c) for B streams; `step(ids)` feeds one id per stream and returns logits."""
+
+    def __init__(self, net, batch, state=None):
+        self.net, self.B = net, batch
+        L, H, G, dt = net.L, net.H, net.G, net.dtype
+        h, c = net.zero_state(batch) if state is None else state
+        self.h = [np.array(h[l]) for l in range(L)]              # one buffer per layer
+        self.c = [np.array(c[l]) for l in range(L)]
+        W0 = net.params["W0"]
+        self.emb = W0[:W0.shape[0] - H] + net.params["b0"]          # (D, G*H): rows + bias, as forward
+        self.Wx = [None] + [net.params[f"W{l}"][:-H] for l in range(1, L)]
+        self.Wh = [net.params[f"W{l}"][-H:] for l in range(L)]
+        self.b = [net.params[f"b{l}"] for l in range(L)]
+        self.a = np.empty((batch, G * H), dt)
+        self.rec = np.empty((batch, G * H), dt)
+        self.tmp, self.tc = np.empty((batch, H), dt), np.empty((batch, H), dt)
+        self.c_new = np.empty((batch, H), dt)
+        self.logits = np.empty((batch, net.K), dt)
+
+    @property
+    def state(self):
+        """(h, c), each (L, B, H), as `CIFGLSTM.forward` returns them."""
+        return np.stack(self.h), np.stack(self.c)
+
+    def reorder(self, rows):
+        """Row r of the state becomes the old row rows[r] (beam search follows its parents)."""
+        self.h = [np.ascontiguousarray(h[rows]) for h in self.h]
+        self.c = [np.ascontiguousarray(c[rows]) for c in self.c]
+
+    def step(self, ids):
+        """Logits (B, K) after feeding `ids` (B,); the carried state advances by one."""
+        net, H, G = self.net, self.net.H, self.net.G
+        a, rec, tmp, tc = self.a, self.rec, self.tmp, self.tc
+        for l in range(net.L):
+            if l == 0:
+                np.take(self.emb, ids, axis=0, out=a)
+            else:
+                np.matmul(self.h[l - 1], self.Wx[l], out=a)
+                a += self.b[l]
+            np.matmul(self.h[l], self.Wh[l], out=rec)
+            a += rec
+            _sigmoid_(a[:, :(G - 1) * H])
+            np.tanh(a[:, (G - 1) * H:], out=a[:, (G - 1) * H:])
+            o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
+            c_prev, c = self.c[l], self.c_new
+            if G == 3:
+                np.subtract(g, c_prev, out=tmp)
+                tmp *= i
+                np.add(c_prev, tmp, out=c)
+            else:
+                np.multiply(a[:, H:2 * H], c_prev, out=c)
+                np.multiply(i, g, out=tmp)
+                c += tmp
+            np.tanh(c, out=tc)
+            np.multiply(o, tc, out=self.h[l])
+            self.c[l], self.c_new = c, c_prev     # swap buffers: no copy
+        np.matmul(self.h[-1], net.params["Wy"], out=self.logits)
+        self.logits += net.params["by"]
+        return self.logits

@@ -1,0 +1,120 @@
+"""Trained models: which one `generate` uses, and `python -m pipeline models` to list them.
+
+A model is a complete Train folder (best.ckpt, else last.ckpt) plus the vocabulary it was
+trained with, found through the meta.json chain (pipeline/init_from.py) or a vocab.json next to
+the checkpoint.
+"""
+import time
+from pathlib import Path
+
+from stages.errors import UserError
+
+from .config import load_config
+from .init_from import _complete_runs, _model_file, vocab_path_of
+from .tasks import Train
+
+TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
+
+
+def _vocab_of(folder, what):
+    try:
+        return vocab_path_of(folder)
+    except UserError:
+        raise UserError(f"cannot find the vocabulary of {what} (no vocab.json next to it and "
+                        "its BuildVocab folder is gone); put its vocab.json next to the "
+                        "checkpoint") from None
+
+
+def from_checkpoint(path):
+    """(checkpoint, vocab.json) for a best.ckpt / last.ckpt given by path."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; give the path of a best.ckpt or "
+                        "last.ckpt (see `python -m pipeline models`)")
+    return path, _vocab_of(path.parent, f"checkpoint {path}")
+
+
+def from_fingerprint(root, prefix):
+    """(checkpoint, vocab.json) of the one complete Train run whose fingerprint starts so."""
+    prefix = prefix.strip().lower()
+    found = [f for f, m in _complete_runs(root)
+             if prefix and m.get("fingerprint", "").startswith(prefix)]
+    if not found:
+        raise UserError(f"no trained model under {root}/Train has a fingerprint starting with "
+                        f"{prefix!r}; `python -m pipeline models` lists them")
+    if len(found) > 1:
+        raise UserError(f"{prefix!r} matches {len(found)} trained models; give more characters "
+                        "of the fingerprint (`python -m pipeline models` lists them)")
+    return _model_file(found[0]), _vocab_of(found[0], f"run {found[0]}")
+
+
+def default_model(cfg_path, note=lambda msg: None):
+    """The config's own trained model; if it has none, the newest trained model."""
+    train = Train(config=cfg_path)
+    if train.complete():
+        return _model_file(train.folder()), _vocab_of(train.folder(), f"run {train.folder()}")
+    root = Path(load_config(cfg_path).artifacts_dir)
+    runs = _complete_runs(root)
+    if not runs:
+        raise UserError(f"no trained model under {root}/Train; {TRAIN_HINT}")
+    folder = runs[-1][0]
+    note(f"{cfg_path} has no trained model yet: using the newest, {folder.name}")
+    return _model_file(folder), _vocab_of(folder, f"run {folder}")
+
+
+def choose(cfg_path, checkpoint=None, train=None, note=lambda msg: None):
+    if checkpoint and train:
+        raise UserError("give either --checkpoint or --train, not both")
+    if checkpoint:
+        return from_checkpoint(checkpoint)
+    if train:
+        return from_fingerprint(Path(load_config(cfg_path).artifacts_dir), train)
+    return default_model(cfg_path, note)
+
+
+def _differing(metas):
+    """Config keys (and inputs) whose values are not the same in every run."""
+    rows = [{**m.get("config", {}), **{f"input {k}": v[:8] for k, v in m.get("inputs", {}).items()}}
+            for m in metas]
+    keys = sorted({k for r in rows for k in r})
+    return [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1], rows
+
+
+def model_rows(cfg_path):
+    """One dict per complete Train run, oldest first; `current` marks the config's own."""
+    root = Path(load_config(cfg_path).artifacts_dir)
+    runs = _complete_runs(root)
+    here = Train(config=cfg_path).folder().resolve()
+    keys, configs = _differing([m for _, m in runs])
+    out = []
+    for (folder, meta), config in zip(runs, configs):
+        result = meta.get("result", {})
+        out.append({"fingerprint": folder.name, "current": folder.resolve() == here,
+                    "steps": result.get("steps"), "best_val": result.get("best_val_nats_per_char"),
+                    "finished": meta.get("finished"),
+                    "differs": {k: config.get(k) for k in keys}})
+    return out
+
+
+def format_rows(rows):
+    lines = [f"  {'fingerprint':<16}  {'steps':>6}  {'best val':>8}  {'finished (UTC)':<16}  "
+             "differing keys"]
+    for r in rows:
+        best = r["best_val"]
+        best = f"{best:8.4f}" if isinstance(best, (int, float)) and best < float("inf") else f"{'-':>8}"
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["finished"])) if r["finished"] else "?"
+        differs = " ".join(f"{k}={v}" for k, v in r["differs"].items())
+        lines.append(f"{'*' if r['current'] else ' '} {r['fingerprint']:<16}  {r['steps'] or 0:>6}  "
+                     f"{best}  {when:<16}  {differs}".rstrip())
+    return "\n".join(lines)
+
+
+def list_models(args):
+    rows = model_rows(args.config)
+    if not rows:
+        print(f"no trained model under {load_config(args.config).artifacts_dir}/Train; {TRAIN_HINT}")
+        return 0
+    print(format_rows(rows))
+    print("* = the model of " + args.config if any(r["current"] for r in rows) else
+          f"({args.config} has no trained model yet)")
+    return 0

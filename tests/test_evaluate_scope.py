@@ -1,0 +1,59 @@
+"""Evaluate scores a bounded, stated set of validation characters and fits on a stated part of
+the training split; every model and baseline is scored on exactly those characters."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from model import evaluate_stream
+from stages.heldout_scope import fitting_text, scored_validation
+from stages.ngram import KneserNeyLM
+from stages.shards import read_stream
+from stages.train import load_model
+from tests.conftest import run_luigi, write_config
+
+
+def test_whole_split_below_max_chars_and_even_blocks_above():
+    val = np.arange(10_000) % 251
+    ids, scope = scored_validation(val, 10_000, 4)
+    assert np.array_equal(ids, val) and scope["blocks"] == [[0, 10_000]]
+    ids, scope = scored_validation(val, 2_000, 4)
+    starts = [s for s, _ in scope["blocks"]]
+    assert starts[0] == 0 and scope["blocks"][-1][1] == 10_000           # first at the start, last at the end
+    assert len(set(np.diff(starts))) <= 2 and all(e - s == 500 for s, e in scope["blocks"])
+    assert np.array_equal(ids, np.concatenate([val[s:e] for s, e in scope["blocks"]]))
+    assert scope["scored_chars"] == 2_000 and "4 evenly spaced" in scope["text"]
+
+
+def test_fitting_text_is_the_end_of_the_training_split():
+    train = np.arange(9_000) % 97
+    ids, scope = fitting_text(train, 3_000)
+    assert np.array_equal(ids, train[-3_000:]) and scope["range"] == [6_000, 9_000]
+    ids, scope = fitting_text(train, 9_000)
+    assert np.array_equal(ids, train) and "whole" in scope["text"]
+
+
+def test_report_scores_every_model_on_the_stated_blocks(tmp_path):
+    cfg = write_config(tmp_path, {"evaluate.max_chars": 2_000, "evaluate.ngram_max_chars": 10_000})
+    code, out, _ = run_luigi(cfg)
+    assert code == 0, out
+    art = tmp_path / "artifacts"
+    report = json.loads(next(art.glob("Evaluate/*/report.json")).read_text())
+    scope, held = report["heldout_scope"], report["heldout"]
+    shards = next(art.glob("EncodeShards/*/meta.json")).parent
+    train, val = read_stream(shards, "train").astype(np.int64), read_stream(shards, "val").astype(np.int64)
+    assert scope["scored"]["val_chars"] == len(val) > 2_000 and scope["fitted"]["fitted_chars"] == 10_000
+    expected = np.concatenate([val[s:e] for s, e in scope["scored"]["blocks"]])
+    assert len(expected) == 2_000
+    for name in ("lstm", "ngram", "unigram", "uniform"):
+        assert held[name]["chars"] == 2_000, name
+    # Recompute the baselines and the LSTM independently on the stated characters and fit text.
+    fit = train[-10_000:]
+    vocab_size = len(json.loads(next(art.glob("BuildVocab/*/vocab.json")).read_text())["chars"])
+    ngram = KneserNeyLM(4, vocab_size).fit(fit).stream_nll(expected, context=fit).mean()
+    assert np.isclose(held["ngram"]["nats_per_char"], ngram, rtol=1e-12)
+    net, _ = load_model(next(art.glob("Train/*/best.ckpt")))
+    lstm = evaluate_stream(net, expected, context=fit[-50:], lanes=8, burn_in=50)
+    assert np.isclose(held["lstm"]["nats_per_char"], lstm["nats_per_char"], rtol=1e-9)
+    md = next(art.glob("Evaluate/*/report.md")).read_text()
+    assert "8 evenly spaced contiguous blocks of 250" in md and "last 10,000" in md
