@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from model import evaluate_stream
 from stages.heldout_scope import fitting_text, scored_validation
 from stages.ngram import KneserNeyLM
 from stages.shards import read_stream
 from stages.train import load_model
+from stages.uncertainty import intervals
 from tests.conftest import run_luigi, write_config
 
 
@@ -50,8 +52,11 @@ def test_report_scores_every_model_on_the_stated_blocks(tmp_path):
     # Recompute the baselines and the LSTM independently on the stated characters and fit text.
     fit = train[-10_000:]
     vocab_size = len(json.loads(next(art.glob("BuildVocab/*/vocab.json")).read_text())["chars"])
-    ngram = KneserNeyLM(4, vocab_size).fit(fit).stream_nll(expected, context=fit).mean()
-    assert np.isclose(held["ngram"]["nats_per_char"], ngram, rtol=1e-12)
+    ngram_nll = KneserNeyLM(4, vocab_size).fit(fit).stream_nll(expected, context=fit)
+    assert np.isclose(held["ngram"]["nats_per_char"], ngram_nll.mean(), rtol=1e-12)
+    # The bootstrap's blocks stay inside the stated blocks: 8 pieces of 250, not one of 2,000.
+    pieces = np.split(ngram_nll, 8)
+    assert held["ngram"]["ci95"] == pytest.approx(intervals({"n": pieces}, 2000, 2000)["n"], rel=1e-9)
     net, _ = load_model(next(art.glob("Train/*/best.ckpt")))
     lstm = evaluate_stream(net, expected, context=fit[-50:], lanes=8, burn_in=50)
     assert np.isclose(held["lstm"]["nats_per_char"], lstm["nats_per_char"], rtol=1e-9)
