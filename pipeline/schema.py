@@ -51,7 +51,7 @@ class ModelConfig:
     cell: str = spec("cifg", one_of("cifg", "lstm"), "cifg couples the gates (f = 1 - i); lstm does not")
     hidden_size: int = spec(384, POSITIVE, "cells per layer")
     num_layers: int = spec(2, POSITIVE, "stacked recurrent layers")
-    dropout: float = spec(0.1, DROPOUT, "dropout on each layer's output, a new mask at every time step")
+    dropout: float = spec(0.0, DROPOUT, "dropout on each layer's output, a new mask at every time step")
     locked_dropout_in: float = spec(0.0, DROPOUT, "locked dropout on the character embedding "
                                     "(layer 0's x W_x): one mask per lane per window")
     locked_dropout_hidden: float = spec(0.0, DROPOUT, "locked dropout between layers: one mask per "
@@ -68,7 +68,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = spec(950, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
+    steps: int = spec(1300, POSITIVE, "optimizer updates (an upper bound when time_budget_s is set)")
     time_budget_s: float = spec(0.0, NON_NEGATIVE, "stop after this many training seconds (0 = off)")
     batch_size: int = spec(64, POSITIVE, "parallel lanes of the training stream")
     learning_rate: float = spec(3e-3, POSITIVE, "peak learning rate")
