@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.config import load_config  # noqa: E402
 from stages.ngram import KneserNeyLM  # noqa: E402
 from stages.shards import read_stream  # noqa: E402
-from stages.uncertainty import intervals, paired_difference, verdict_word  # noqa: E402
+from stages.metrics.uncertainty import intervals, paired_difference, verdict_word  # noqa: E402
 
 
 def widths(config):
@@ -50,7 +50,7 @@ def widths(config):
 
 def band_widths(config, shapes=((4, 600), (8, 1000), (16, 1000))):
     """Width of each reference band (p95 - p5 over evaluate.reference_draws sets) per sample shape."""
-    from stages.bands import reference_band, reference_sets
+    from stages.metrics.bands import reference_band, reference_sets
     from stages.metrics import MetricContext
     from stages.vocab import Vocab
     cfg = load_config(config)

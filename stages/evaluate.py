@@ -7,10 +7,10 @@ before it, with the end of the training text as context, over the same vocabular
 vocabulary covers the whole corpus, so characters never seen in training still get non-zero
 probability from every model; how many there were is reported. Each loss carries a 95%
 interval from a block bootstrap over the validation split, and the verdict on LSTM against
-n-gram comes from the interval of their paired difference (stages/uncertainty.py).
+n-gram comes from the interval of their paired difference (stages/metrics/uncertainty.py).
 
 Sample metrics are computed for the model's samples and samples of the n-gram (the floor), and
-for many sets of real held-out text of the same shape (the reference band, stages/bands.py), at
+for many sets of real held-out text of the same shape (the reference band, stages/metrics/bands.py), at
 the configured temperature and at 1.0.
 """
 import json
@@ -22,14 +22,14 @@ import numpy as np
 from model.evaluate import stream_nll, summarize
 
 from .atomic import atomic_write_json, atomic_write_text
-from .bands import BAND, measure, reference_band, reference_sets, sample_block
 from .heldout_scope import fitting_text, scored_validation, seen_in_training
 from .metrics import MetricContext
+from .metrics.bands import BAND, measure, reference_band, reference_sets, sample_block
+from .metrics.uncertainty import LEVEL, intervals, paired_difference, verdict_word
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
 from .tokens import open_tokens
 from .train import load_model
-from .uncertainty import LEVEL, intervals, paired_difference, verdict_word
 from .vocab import Vocab
 
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
@@ -152,8 +152,8 @@ def _unseen(seen, val_ids, vocab):
 
 def _write(report, metrics_path, folder):
     # Imported here: matplotlib takes a while to load and only this stage draws.
-    from .report_markdown import render_markdown
-    from .report_render import plot_learning_curve, plot_sample_metrics
+    from .report.markdown import render_markdown
+    from .report.render import plot_learning_curve, plot_sample_metrics
     rows = [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()]
     baselines = {f"{report['heldout']['ngram']['order']}-gram Kneser-Ney": report["heldout"]["ngram"]["nats_per_char"],
                  "unigram": report["heldout"]["unigram"]["nats_per_char"]}

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stages.bands import CONTEXT_CHARS, measure, position, reference_band, reference_sets
+from stages.metrics.bands import CONTEXT_CHARS, measure, position, reference_band, reference_sets
 from stages.metrics import MetricContext
 from stages.ngram import KneserNeyLM
 from tests.conftest import play_text

@@ -11,8 +11,8 @@ from stages.metrics import (MetricContext, TrainIndex, bleu4, compute_all, disti
                             in_vocab_word_rate, js_divergence, max_line_length, ngram_nll,
                             novelty, play_format, register_metric, repetition, self_bleu,
                             speakers, word_set)
-from stages.metrics_bleu import reference_pool
-from stages.metrics_text import window_keys
+from stages.metrics.bleu import reference_pool
+from stages.metrics.text import window_keys
 from stages.ngram import KneserNeyLM
 
 TRAIN = """First Citizen:

@@ -5,10 +5,10 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import pytest
 
-from stages import report_markdown as rm
-from stages import report_render as rr
-from stages.report_markdown import render_markdown
-from stages.report_render import plot_learning_curve, plot_sample_metrics
+from stages.report import markdown as rm
+from stages.report import render as rr
+from stages.report.markdown import render_markdown
+from stages.report.render import plot_learning_curve, plot_sample_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASELINES = {"7-gram Kneser-Ney": 1.52, "unigram": 3.3}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stages.ngram import KneserNeyLM
-from stages.uncertainty import (block_totals, intervals, paired_difference, resampled_means,
+from stages.metrics.uncertainty import (block_totals, intervals, paired_difference, resampled_means,
                                 verdict_word)
 
 V, SWITCH, LENGTH, REPS, BLOCK, RESAMPLES = 6, 0.005, 20000, 160, 500, 400

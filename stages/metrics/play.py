@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from stages.metrics_text import ratio
+from stages.metrics.text import ratio
 
 SPEAKER_RE = re.compile(r"^[A-Z][A-Za-z' ]*:$")
 

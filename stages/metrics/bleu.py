@@ -1,7 +1,7 @@
 """Corpus BLEU-4 of sample lines against held-out lines, and Self-BLEU.
 
 Protocol (fixed so numbers compare across runs):
-- Units are lines; a line is tokenised with `metrics_text.words` (lower-cased
+- Units are lines; a line is tokenised with `text.words` (lower-cased
   letters and apostrophes; punctuation dropped).  Lines without words are skipped.
 - Every candidate line is scored against the whole reference pool as its
   multi-reference set: an n-gram's clipped count is the largest count it has
@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
-from stages.metrics_text import words
+from stages.metrics.text import words
 
 MAX_N = 4
 

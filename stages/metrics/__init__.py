@@ -4,8 +4,8 @@ Each registered metric is a function `(samples: list[str], ctx: MetricContext)
 -> float`.  The names are stable (they become column names in reports).
 Other packages add metrics through the entry-point group
 `shakespeare_cifg.metrics`: each entry point's name is the metric name and it
-loads such a function.  The plain metric functions live in `metrics_text`,
-`metrics_play` and `metrics_bleu` and are re-exported here.
+loads such a function.  The plain metric functions live in `text`,
+`play` and `bleu` (this package) and are re-exported here.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from importlib.metadata import entry_points
 import numpy as np
 
 from stages.errors import UserError
-from stages.metrics_bleu import bleu4, reference_pool, self_bleu
-from stages.metrics_play import max_line_length, play_format, speakers
-from stages.metrics_text import (TrainIndex, distinct_n, in_vocab_word_rate, js_divergence,
+from stages.metrics.bleu import bleu4, reference_pool, self_bleu
+from stages.metrics.play import max_line_length, play_format, speakers
+from stages.metrics.text import (TrainIndex, distinct_n, in_vocab_word_rate, js_divergence,
                                  ngram_nll, novelty, repetition, word_set)
 
 ENTRY_POINT_GROUP = "shakespeare_cifg.metrics"

@@ -1,7 +1,7 @@
 """Turn the evaluation report dict into PNG figures for people.
 
 Plain functions used by the Evaluate stage: `plot_learning_curve` and
-`plot_sample_metrics` (the Markdown page is `report_markdown.render_markdown`).  Figures are drawn with the
+`plot_sample_metrics` (the Markdown page is `markdown.render_markdown`).  Figures are drawn with the
 non-interactive Agg backend (the pipeline runs headless) and written through
 `atomic_path`, so a crash never leaves a half-written PNG under its final name.
 """

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from stages.bands import position
-from stages.report_render import is_finite
+from stages.metrics.bands import position
+from stages.report.render import is_finite
 
 EXCERPT_CHARS = 600
 EXCERPT_COUNT = 3

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .metrics import compute_all
+from . import compute_all
 
 BAND = (5, 95)
 CONTEXT_CHARS = 64   # characters before a chunk kept as its context; more than any n-gram order
