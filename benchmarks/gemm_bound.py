@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 
-def _median_s(fn, repeats):
+def median_time(fn, repeats):
+    """Median seconds of `repeats` calls, after one untimed warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
@@ -60,5 +61,5 @@ def gemm_bound(H, L, B, T, V, K, G=3, dtype=np.float32, repeats=20):
     parts = {}
     for name, count, fn in step_gemms(H, L, B, T, V, K, G, dtype):
         reps = repeats * 20 if count >= T else repeats     # small in-loop GEMMs: more samples
-        parts[name] = count * _median_s(fn, reps)
+        parts[name] = count * median_time(fn, reps)
     return sum(parts.values()), parts

@@ -10,22 +10,13 @@ Prints one JSON line of medians (microseconds or milliseconds):
 """
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
 
+from gemm_bound import median_time  # same folder
 from train_throughput import gemm_peak_gflops  # same folder: the same peak measurement
 
 
-def median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def recurrent_gemm(B, H, G, rng):

@@ -197,13 +197,8 @@ def _from_numpy(arrow_type: pa.DataType, values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
-def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
-    """Return the whole token stream of `split` ("train" or "val") from its shards.
-
-    Checks every shard's metadata and row sequence; a missing, damaged or
-    mismatched shard raises UserError naming the file.
-    """
-    out_dir = Path(out_dir)
+def first_shard_meta(out_dir: Path, split: str, expect_vocab_fingerprint: str | None) -> dict:
+    """Metadata of the split's first shard, checked against the expected vocabulary."""
     first = out_dir / shard_name(split, 0)
     if not first.is_file():
         raise UserError(f"no {split} shards in {out_dir} ({first.name} is missing): rerun EncodeShards")
@@ -213,6 +208,17 @@ def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerpr
             f"shards in {out_dir} were encoded with vocabulary {head['vocab_fingerprint'][:12]}, not "
             f"{expect_vocab_fingerprint[:12]}: delete {out_dir} and rerun EncodeShards"
         )
+    return head
+
+
+def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
+    """Return the whole token stream of `split` ("train" or "val") from its shards.
+
+    Checks every shard's metadata and row sequence; a missing, damaged or
+    mismatched shard raises UserError naming the file.
+    """
+    out_dir = Path(out_dir)
+    head = first_shard_meta(out_dir, split, expect_vocab_fingerprint)
     out = np.empty(int(head["split_tokens"]), dtype=np.dtype(head["token_dtype"]))
     pos = 0
     for index in range(int(head["shard_count"])):

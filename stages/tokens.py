@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import UserError
-from stages.shards import _damaged, _shard_meta, shard_name
+from stages.shards import _damaged, _shard_meta, first_shard_meta, shard_name
 
 CHUNK = 1 << 22   # ids per read when a caller walks the whole split
 
@@ -71,15 +71,7 @@ def open_tokens(out_dir: str | os.PathLike, split: str, *,
     as `read_stream` does; the ids themselves are not read here.
     """
     out_dir = Path(out_dir)
-    first = out_dir / shard_name(split, 0)
-    if not first.is_file():
-        raise UserError(f"no {split} shards in {out_dir} ({first.name} is missing): rerun EncodeShards")
-    head = _shard_meta(first)
-    if expect_vocab_fingerprint and head["vocab_fingerprint"] != expect_vocab_fingerprint:
-        raise UserError(
-            f"shards in {out_dir} were encoded with vocabulary {head['vocab_fingerprint'][:12]}, not "
-            f"{expect_vocab_fingerprint[:12]}: delete {out_dir} and rerun EncodeShards"
-        )
+    head = first_shard_meta(out_dir, split, expect_vocab_fingerprint)
     same = ("vocab_fingerprint", "split", "split_tokens", "token_dtype", "shard_count", "token_file")
     for index in range(1, int(head["shard_count"])):
         path = out_dir / shard_name(split, index)
@@ -87,7 +79,7 @@ def open_tokens(out_dir: str | os.PathLike, split: str, *,
         if any(meta.get(k) != head.get(k) for k in same) or meta.get("shard_index") != str(index):
             raise _damaged(path, "its metadata does not match the first shard of the split")
     if "token_file" not in head:
-        raise _damaged(first, "metadata lacks token_file (shards from an older version)")
+        raise _damaged(out_dir / shard_name(split, 0), "metadata lacks token_file (shards from an older version)")
     dtype, tokens = np.dtype(head["token_dtype"]), int(head["split_tokens"])
     path = out_dir / head["token_file"]
     try:

@@ -1,7 +1,6 @@
 """Evaluate scores a bounded, stated set of validation characters and fits on a stated part of
 the training split; every model and baseline is scored on exactly those characters."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
