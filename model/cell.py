@@ -42,11 +42,13 @@ def _sigmoid_(a):
     a += 0.5
 
 
-def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False):
+def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
     """Run one layer over a window.
 
     xw: (T, B, G*H) input projection plus bias; it is overwritten with the gate activations.
     h0, c0: (B, H) carried state.  Wh: (H, G*H).
+    hbuf: optional (T + 1, B, H) buffer for [h0, h_1 .. h_T] (a slice of a longer window's
+    buffer when the window is run in chunks, model/wavefront.py).
     Returns hs (T, B, H), the final cell state (B, H) and the cache for `layer_backward`
     (None unless `for_backward`).
     """
@@ -54,7 +56,8 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False):
     H = h0.shape[1]
     G = GH // H
     dtype = xw.dtype
-    hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
+    if hbuf is None:
+        hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
     hbuf[0] = h0
     c_prev, c = c0.copy(), np.empty((B, H), dtype)
     fac = _Factors(T, B, H, G, dtype) if for_backward else None
@@ -128,21 +131,25 @@ class _Factors:
         dg *= i                                    # i (1 - g^2)
 
 
-def layer_backward(dhs, dhT, dcT, cache):
+def layer_backward(dhs, dhT, dcT, cache, da=None, weight_grad=True, WhT=None):
     """Backward through one layer's window.
 
     dhs: (T, B, H) gradient of the loss w.r.t. the outputs hs (overwritten).
     dhT, dcT: (B, H) gradient flowing into the final state (zeros if the state is dropped).
+    da: optional (T, B, G*H) output buffer.  weight_grad=False leaves dWh to the caller (None).
+    WhT: optional contiguous copy of Wh.T, for callers running one window in several chunks.
     Returns da (T, B, G*H) = d loss / d pre-activations (also the gradient of xw and of the
     bias rows), dWh (H, G*H), dh0 and dc0 (B, H).
     """
     hbuf, fac, Wh, G = cache
     T, B, H = dhs.shape
     p_o, p_c, p_rest, f = fac.p_o, fac.p_c, fac.p_rest, fac.f
-    da = np.empty((T, B, G * H), dhs.dtype)
+    if da is None:
+        da = np.empty((T, B, G * H), dhs.dtype)
     dh_next, dc_next = dhT.copy(), dcT.copy()
     dc = np.empty((B, H), dhs.dtype)
-    WhT = np.ascontiguousarray(Wh.T)   # an NN GEMM in the loop is ~15% faster than a transposed one
+    if WhT is None:
+        WhT = np.ascontiguousarray(Wh.T)   # an NN GEMM in the loop is ~15% faster than a transposed one
     for t in range(T - 1, -1, -1):
         dh = dhs[t]
         dh += dh_next
@@ -152,6 +159,8 @@ def layer_backward(dhs, dhT, dcT, cache):
         np.multiply(dc[:, None, :], p_rest[t], out=da[t, :, H:].reshape(B, G - 1, H))
         np.multiply(dc, f[t], out=dc_next)
         np.matmul(da[t], WhT, out=dh_next)
+    if not weight_grad:
+        return da, None, dh_next, dc_next
     # Weight gradient of the whole window as one GEMM: sum_t h_{t-1}^T da_t.
     dWh = hbuf[:-1].reshape(T * B, H).T @ da.reshape(T * B, G * H)
     return da, dWh, dh_next, dc_next

@@ -17,6 +17,7 @@ import numpy as np
 
 from .optim import clip_global_norm, learning_rate, make_optimizer
 from .parallel import loss_grad_parallel
+from .wavefront import loss_grad_wavefront
 
 
 class DivergenceError(RuntimeError):
@@ -38,7 +39,8 @@ class TrainSettings:
     decay: str = "cosine"
     min_lr_ratio: float = 0.1
     ema_decay: float = 0.0            # > 0: keep an exponential moving average of the weights
-    threads: int = 1                  # > 1: the lanes split over this many threads (model/parallel.py)
+    threads: int = 1                  # > 1: the step on several threads, split by `parallel`:
+    parallel: str = "lanes"           # the lanes (model/parallel.py) or a wavefront over layers
     seed: int = 0
 
 
@@ -112,7 +114,9 @@ class Trainer:
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
         rng = self.rng if self.net.stochastic else None
-        if self.cfg.threads > 1:
+        if self.cfg.threads > 1 and self.cfg.parallel == "layers":
+            loss, grad, self.state, probs = loss_grad_wavefront(self.net, x, y, self.state, rng)
+        elif self.cfg.threads > 1:
             loss, grad, self.state, probs = loss_grad_parallel(self.net, x, y, self.state, rng,
                                                                self.cfg.threads)
         else:

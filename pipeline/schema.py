@@ -79,8 +79,10 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
-    threads: int = spec(1, POSITIVE, "threads for a training step: the lanes split into this many "
-                                     "parts, one core each (1 = BLAS's own threading)")
+    threads: int = spec(1, POSITIVE, "threads for a training step, one core each (1 = BLAS's own "
+                                     "threading); how the step is split: train.parallel")
+    parallel: str = spec("lanes", one_of("lanes", "layers"), "with threads > 1: the lanes split "
+                         "(lanes), or the layers in a wavefront, one thread per layer (layers)")
     ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
                                          "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")

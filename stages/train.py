@@ -42,6 +42,7 @@ def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
                              clip_norm=train_cfg.clip_norm, warmup_steps=train_cfg.warmup_steps,
                              decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
                              ema_decay=train_cfg.ema_decay, threads=train_cfg.threads,
+                             parallel=train_cfg.parallel,
                              seed=train_cfg.seed)
     try:
         return Trainer(net, train_stream, settings)

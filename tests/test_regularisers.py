@@ -228,16 +228,17 @@ def test_lanes_split_over_threads_give_the_one_thread_gradient(threads):
     np.testing.assert_allclose(pprobs, probs, atol=1e-12)
 
 
-def test_two_thread_training_is_deterministic_and_resumes_bitwise(tmp_path):
+@pytest.mark.parametrize("parallel", ["layers", "lanes"])
+def test_two_thread_training_is_deterministic_and_resumes_bitwise(tmp_path, parallel):
     from model import load_checkpoint, save_checkpoint
     stream = np.random.default_rng(0).integers(0, 11, 2000)
-    a = small_trainer(stream, threads=2, **ALL_ON)
-    b = small_trainer(stream, threads=2, **ALL_ON)
+    a = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
+    b = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
     for _ in range(4):
         a.train_step()
         b.train_step()
     save_checkpoint(tmp_path / "c.ckpt", *b.state_dict())
-    c = small_trainer(stream, threads=2, **ALL_ON)
+    c = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
     c.load_state_dict(*load_checkpoint(tmp_path / "c.ckpt"))
     for _ in range(3):
         a.train_step()
