@@ -6,8 +6,9 @@ Times a loop of (B, H) x (H, 3H) GEMMs (single-threaded BLAS) and a loop of the 
 elementwise calls on (B, H) arrays, first in one thread, then the same loop in each of two
 threads at once. `ratio` = two threads' wall time / one thread's: 1.0 means the two threads
 overlapped perfectly (two cores busy), 2.0 means they ran one after the other (medians of
-`--repeats` timings: the two-thread times spread widely). Prints one JSON line. This is why splitting a step over threads (model/parallel.py, model/wavefront.py)
-gains little at B = 64: the elementwise part of a step overlaps only in part.
+`--repeats` timings: the two-thread times spread widely). Prints one JSON line. Both kinds
+of work overlap well in isolation, so what makes the threaded steps (model/parallel.py,
+model/wavefront.py) slower at B = 64 lies in how a step combines them (benchmarks/README.md).
 """
 import argparse
 import json

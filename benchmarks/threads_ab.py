@@ -26,7 +26,7 @@ def trainers(a, data):
     for mode in a.modes.split(","):
         for chunk in ([int(c) for c in a.chunks.split(",")] if mode == "layers" else [None]):
             net = CIFGLSTM(65, a.hidden, a.layers, 65, seed=0, char_inputs=True)
-            threads, parallel = (1, "layers") if mode == "serial" else (2, mode)
+            threads, parallel = (1, "lanes") if mode == "serial" else (2, mode)
             tr = Trainer(net, data, TrainSettings(batch_size=a.batch, seq_len=a.seq, steps=10 ** 9,
                                                   threads=threads, parallel=parallel))
             out[mode if chunk is None else f"layers{chunk}"] = (tr, chunk)

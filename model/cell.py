@@ -14,7 +14,8 @@ The uncoupled cell ("lstm", kept for the ablation) has its own forget gate f_t =
 
 The input projection x W_x + b of a whole window does not depend on the recurrence, so the
 network computes it outside the time loop (one GEMM, or a row gather for character ids) and
-hands it in as `xw`; likewise it computes W_x's gradient from the returned `da` in one GEMM.
+hands it in as `xw`; likewise it computes the gradients of W_x and W_h from the returned `da`
+in one GEMM each.
 Only h_{t-1} W_h and the elementwise updates stay inside the loop.
 
 Gate order puts the sigmoid gates first (one sigmoid call over a contiguous block) and the
@@ -131,17 +132,18 @@ class _Factors:
         dg *= i                                    # i (1 - g^2)
 
 
-def layer_backward(dhs, dhT, dcT, cache, da=None, weight_grad=True, WhT=None):
+def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
     """Backward through one layer's window.
 
     dhs: (T, B, H) gradient of the loss w.r.t. the outputs hs (overwritten).
     dhT, dcT: (B, H) gradient flowing into the final state (zeros if the state is dropped).
-    da: optional (T, B, G*H) output buffer.  weight_grad=False leaves dWh to the caller (None).
+    da: optional (T, B, G*H) output buffer.
     WhT: optional contiguous copy of Wh.T, for callers running one window in several chunks.
     Returns da (T, B, G*H) = d loss / d pre-activations (also the gradient of xw and of the
-    bias rows), dWh (H, G*H), dh0 and dc0 (B, H).
+    bias rows), dh0 and dc0 (B, H). The weight gradients are the caller's, one GEMM each for
+    the whole window: dW_h = sum_t h_{t-1}^T da_t with h_{t-1} = hbuf[:-1] of the cache.
     """
-    hbuf, fac, Wh, G = cache
+    _, fac, Wh, G = cache
     T, B, H = dhs.shape
     p_o, p_c, p_rest, f = fac.p_o, fac.p_c, fac.p_rest, fac.f
     if da is None:
@@ -159,8 +161,4 @@ def layer_backward(dhs, dhT, dcT, cache, da=None, weight_grad=True, WhT=None):
         np.multiply(dc[:, None, :], p_rest[t], out=da[t, :, H:].reshape(B, G - 1, H))
         np.multiply(dc, f[t], out=dc_next)
         np.matmul(da[t], WhT, out=dh_next)
-    if not weight_grad:
-        return da, None, dh_next, dc_next
-    # Weight gradient of the whole window as one GEMM: sum_t h_{t-1}^T da_t.
-    dWh = hbuf[:-1].reshape(T * B, H).T @ da.reshape(T * B, G * H)
-    return da, dWh, dh_next, dc_next
+    return da, dh_next, dc_next

@@ -162,10 +162,35 @@ class CIFGLSTM:
             caches.append((inp, mask, cache))
             inp = hs * mask if mask is not None else hs
         top = inp.reshape(T * B, self.H)
+        cache = (caches, top, is_ids, (T, B), masks) if for_backward else None
+        return self._readout(top), (hT, cT), cache
+
+    def _readout(self, top):
+        """Logits (N, K) of the top layer's (masked) outputs (N, H)."""
         logits = top @ self.params["Wy"]
         logits += self.params["by"]
-        cache = (caches, top, is_ids, (T, B), masks) if for_backward else None
-        return logits, (hT, cT), cache
+        return logits
+
+    def _readout_backward(self, g, top, dlogits):
+        """The read-out's gradients into `g`; returns d loss / d top (N, H)."""
+        np.matmul(top.T, dlogits, out=g["Wy"])
+        g["by"][...] = dlogits.sum(axis=0)
+        return dlogits @ self.params["Wy"].T
+
+    def _layer_grads(self, g, l, h_prev, inp, da, is_ids, masks):
+        """Layer l's gradients into `g` from its da (T, B, G*H), h_{t-1} (T, B, H) and input."""
+        T, B, GH = da.shape
+        d_in = self.params[f"W{l}"].shape[0] - self.H
+        da2 = da.reshape(T * B, GH)
+        dWh = g[f"W{l}"][d_in:]
+        np.matmul(h_prev.reshape(T * B, self.H).T, da2, out=dWh)   # sum_t h_{t-1}^T da_t
+        if masks.wh[l] is not None:
+            dWh *= masks.wh[l]
+        g[f"b{l}"][...] = da2.sum(axis=0)
+        if l == 0:
+            self._input_weight_grad(g["W0"][:d_in], inp, da, is_ids, masks)
+        else:
+            np.matmul(inp.reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
 
     def backward(self, dlogits, cache):
         """Gradients of all parameters (flat vector, layout of `self.flat`) from d loss / d logits.
@@ -175,25 +200,17 @@ class CIFGLSTM:
         caches, top, is_ids, (T, B), masks = cache
         gflat = np.empty_like(self.flat)
         g = self.views(gflat)
-        np.matmul(top.T, dlogits, out=g["Wy"])
-        g["by"][...] = dlogits.sum(axis=0)
-        dtop = (dlogits @ self.params["Wy"].T).reshape(T, B, self.H)
+        dtop = self._readout_backward(g, top, dlogits).reshape(T, B, self.H)
         zeros = np.zeros((B, self.H), self.dtype)
         for l in range(self.L - 1, -1, -1):
             inp, mask, lcache = caches[l]
             if mask is not None:
                 dtop *= mask
-            da, dWh, _, _ = layer_backward(dtop, zeros, zeros, lcache)
-            d_in = self.params[f"W{l}"].shape[0] - self.H
-            if masks.wh[l] is not None:
-                dWh *= masks.wh[l]
-            g[f"W{l}"][d_in:] = dWh
-            da2 = da.reshape(T * B, self.G * self.H)
-            g[f"b{l}"][...] = da2.sum(axis=0)
-            if l == 0:
-                self._input_weight_grad(g["W0"][:d_in], inp, da, is_ids, masks)
-            else:
-                np.matmul(inp.reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
+            da, _, _ = layer_backward(dtop, zeros, zeros, lcache)
+            self._layer_grads(g, l, lcache[0][:-1], inp, da, is_ids, masks)
+            if l > 0:
+                d_in = self.params[f"W{l}"].shape[0] - self.H
+                da2 = da.reshape(T * B, self.G * self.H)
                 dtop = (da2 @ self.params[f"W{l}"][:d_in].T).reshape(T, B, d_in)
         return gflat
 

@@ -25,9 +25,10 @@ _POOLS = {}
 _CONTROLLER = []
 
 
-def _pool(workers):
+def pool(workers):
+    """A thread pool of `workers` threads, made once and kept (model/wavefront.py uses it too)."""
     if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="lanes")
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="step")
     return _POOLS[workers]
 
 
@@ -73,7 +74,7 @@ def loss_grad_parallel(net, x, targets, state, rng, threads):
     jobs = []
     with single_threaded_blas():
         for lo, hi in parts[1:]:
-            jobs.append(_pool(len(parts) - 1).submit(
+            jobs.append(pool(len(parts) - 1).submit(
                 _half, net, x[:, lo:hi], targets[:, lo:hi],
                 (state[0][:, lo:hi], state[1][:, lo:hi]), slice_masks(masks, lo, hi), T * B))
         lo, hi = parts[0]

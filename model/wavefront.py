@@ -24,23 +24,15 @@ overlap across two threads (benchmarks/thread_overlap.py); what costs the differ
 yet taken apart. Hence `train.parallel: lanes` is the default and this is an option.
 """
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .cell import layer_backward, layer_forward
 from .layers import softmax_cross_entropy, softmax_cross_entropy_backward
-from .parallel import single_threaded_blas
+from .parallel import pool, single_threaded_blas
 from .regularise import no_masks
 
-_POOLS = {}
 CHUNK = 5   # steps per chunk: 2, 5 and 10 measured within 2% of each other (benchmarks/README.md)
-
-
-def _pool(workers):
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="layer")
-    return _POOLS[workers]
 
 
 def chunks(T, chunk):
@@ -55,7 +47,7 @@ def _run_layers(L, body):
     first failure is raised here, after every thread has returned.
     """
     with single_threaded_blas():
-        jobs = [_pool(L - 1).submit(body, l) for l in range(1, L)]
+        jobs = [pool(L - 1).submit(body, l) for l in range(1, L)]
         errors = []
         try:
             body(0)
@@ -138,10 +130,8 @@ def forward(net, x, state, masks, chunk, for_backward=True):
     if masks.out[-1] is not None:
         top = top * masks.out[-1]
     top = top.reshape(T * B, H)
-    logits = top @ net.params["Wy"]
-    logits += net.params["by"]
     cache = (caches, hbuf, inps, Wh, top, is_ids, spans, masks) if for_backward else None
-    return logits, (hT, cT), cache
+    return net._readout(top), (hT, cT), cache
 
 
 def backward(net, dlogits, cache):
@@ -151,11 +141,9 @@ def backward(net, dlogits, cache):
     T, B = hbuf[0].shape[0] - 1, hbuf[0].shape[1]
     gflat = np.empty_like(net.flat)
     g = net.views(gflat)
-    np.matmul(top.T, dlogits, out=g["Wy"])
-    g["by"][...] = dlogits.sum(axis=0)
     dinp = [None] + [np.empty((T, B, H), net.dtype) for _ in range(1, L)]   # w.r.t. inps[l]
     # dout[l]: gradient w.r.t. layer l's outputs, masked in place (so it shares dinp[l + 1])
-    dout = dinp[1:] + [(dlogits @ net.params["Wy"].T).reshape(T, B, H)]
+    dout = dinp[1:] + [net._readout_backward(g, top, dlogits).reshape(T, B, H)]
     da = [np.empty((T, B, G * H), net.dtype) for _ in range(L)]
     WhT = [np.ascontiguousarray(w.T) for w in Wh]
     sig = _Signals(L, len(spans))
@@ -174,25 +162,15 @@ def backward(net, dlogits, cache):
                 project_back(l + 1, t0, mid)   # the other half was done by the layer above
             if masks.out[l] is not None:
                 dout[l][t0:t1] *= _slice(masks.out[l], t0, t1)
-            _, _, dh, dc = layer_backward(dout[l][t0:t1], dh, dc, caches[l][j], da=da[l][t0:t1],
-                                          weight_grad=False, WhT=WhT[l])
+            _, dh, dc = layer_backward(dout[l][t0:t1], dh, dc, caches[l][j], da=da[l][t0:t1],
+                                       WhT=WhT[l])
             if l > 0:
                 project_back(l, mid, t1)
             sig.done[l][j].set()
 
     _run_layers(L, lambda l: sig.guard(L - 1 - l, lambda: layer(L - 1 - l)))
     for l in range(L):
-        d_in = net.params[f"W{l}"].shape[0] - H
-        da2 = da[l].reshape(T * B, G * H)
-        dWh = g[f"W{l}"][d_in:]
-        np.matmul(hbuf[l][:-1].reshape(T * B, H).T, da2, out=dWh)
-        if masks.wh[l] is not None:
-            dWh *= masks.wh[l]
-        g[f"b{l}"][...] = da2.sum(axis=0)
-        if l == 0:
-            net._input_weight_grad(g["W0"][:d_in], inps[0], da[0], is_ids, masks)
-        else:
-            np.matmul(inps[l].reshape(T * B, d_in).T, da2, out=g[f"W{l}"][:d_in])
+        net._layer_grads(g, l, hbuf[l][:-1], inps[l], da[l], is_ids, masks)
     return gflat
 
 

@@ -1,7 +1,7 @@
-"""The wavefront over layers (model/wavefront.py) computes the ordinary step, only faster.
+"""The wavefront over layers (model/wavefront.py) computes the ordinary step, one thread per layer.
 
 Checked against `CIFGLSTM.forward/backward`, itself checked against finite differences and
-the slow reference (tests/test_gradients.py, tests/test_regularisers.py): float64, every
+the slow reference (tests/test_engine_maths.py, tests/test_regularisers.py): float64, every
 regulariser on with the masks held fixed, chunk sizes that do and do not divide the window.
 """
 import numpy as np
