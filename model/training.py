@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .memory import keep_freed_memory
 from .optim import clip_global_norm, learning_rate, make_optimizer
 from .parallel import loss_grad_parallel
 from .wavefront import loss_grad_wavefront
@@ -87,6 +88,7 @@ class Trainer:
 
     def __init__(self, net, stream, settings: TrainSettings):
         self.net, self.cfg = net, settings
+        keep_freed_memory()   # reuse each step's window buffers rather than re-fault them
         self.lanes = Lanes(stream, settings.batch_size, settings.seq_len, settings.seed)
         decay_mask = np.zeros_like(net.flat)
         for name, view in net.views(decay_mask).items():
