@@ -46,12 +46,18 @@ def _sigmoid_(a):
 def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
     """Run one layer over a window.
 
-    xw: (T, B, G*H) input projection plus bias; it is overwritten with the gate activations.
+    xw: (T, B, G*H) input projection plus bias, C-contiguous in its last two axes; it is
+    overwritten (with the factors backward needs, when `for_backward`).
     h0, c0: (B, H) carried state.  Wh: (H, G*H).
     hbuf: optional (T + 1, B, H) buffer for [h0, h_1 .. h_T] (a slice of a longer window's
     buffer when the window is run in chunks, model/wavefront.py).
     Returns hs (T, B, H), the final cell state (B, H) and the cache for `layer_backward`
     (None unless `for_backward`).
+
+    The GEMM gives a_t as B rows of [o | i | g]; a gate there is a strided (B, H) view, and
+    NumPy's ufuncs run 2-4x slower on those than on contiguous blocks (one inner loop per
+    row). So each step's pre-activations are copied once, gate-major, into a (G, B, H) scratch
+    where every gate is one contiguous block, and the step's elementwise work runs there.
     """
     T, B, GH = xw.shape
     H = h0.shape[1]
@@ -61,22 +67,23 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
         hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
     hbuf[0] = h0
     c_prev, c = c0.copy(), np.empty((B, H), dtype)
-    fac = _Factors(T, B, H, G, dtype) if for_backward else None
+    fac = _Factors(xw, H) if for_backward else None
     rec = np.empty((B, GH), dtype)
+    a = np.empty((G, B, H), dtype)                    # gate-major activations of one step
     tmp, tc = np.empty((B, H), dtype), np.empty((B, H), dtype)
     for t in range(T):
-        a = xw[t]                                     # (B, G*H), becomes activations
+        x = xw[t]                                     # (B, G*H)
         np.matmul(hbuf[t], Wh, out=rec)
-        a += rec
-        _sigmoid_(a[:, :(G - 1) * H])
-        np.tanh(a[:, (G - 1) * H:], out=a[:, (G - 1) * H:])
-        o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
+        x += rec
+        np.copyto(a, x.reshape(B, G, H).transpose(1, 0, 2))
+        _sigmoid_tanh_(a)
+        o, i, g = a[0], a[G - 2], a[G - 1]
         if G == 3:   # c = c_prev + i * (g - c_prev)  ==  (1 - i) c_prev + i g
             np.subtract(g, c_prev, out=tmp)
             tmp *= i
             np.add(c_prev, tmp, out=c)
         else:        # c = f c_prev + i g
-            np.multiply(a[:, H:2 * H], c_prev, out=c)
+            np.multiply(a[1], c_prev, out=c)
             np.multiply(i, g, out=tmp)
             c += tmp
         np.tanh(c, out=tc)
@@ -86,6 +93,16 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
         c_prev, c = c, c_prev
     cache = (hbuf, fac, Wh, G) if for_backward else None
     return hbuf[1:], c_prev, cache
+
+
+def _sigmoid_tanh_(a):
+    """In place on gate-major (G, B, H) pre-activations: sigmoid on all but the last gate
+    (as 0.5 tanh(a / 2) + 0.5: exact for large |a|, no overflow warnings), tanh on the last."""
+    s = a[:-1]
+    s *= 0.5
+    np.tanh(a, out=a)
+    s *= 0.5
+    s += 0.5
 
 
 class _Factors:
@@ -98,38 +115,46 @@ class _Factors:
         dc_next = dc * f                 f = 1 - i (cifg) or sigmoid(a_f)
     They are computed per step while the step's (B, H) values are still in cache: the same
     products over whole-window arrays afterwards cost several times more (memory-bound).
+    [p_o, p_rest] take the place of step t's pre-activations in the window's `xw` (which
+    backward no longer needs), gate-major: `gates[t]` is that memory seen as (G, B, H).
     """
 
-    def __init__(self, T, B, H, G, dtype):
-        self.p_o = np.empty((T, B, H), dtype)
-        self.p_c = np.empty((T, B, H), dtype)
-        self.p_rest = np.empty((T, B, G - 1, H), dtype)
-        self.f = np.empty((T, B, H), dtype)
-        self.H, self.G = H, G
+    def __init__(self, xw, H):
+        T, B, GH = xw.shape
+        if not xw[0].flags.c_contiguous:
+            raise ValueError("xw must be C-contiguous in its last two axes")
+        self.xw = xw
+        self.p_c = np.empty((T, B, H), xw.dtype)
+        self.f = np.empty((T, B, H), xw.dtype)
+        self.H, self.G, self.B = H, GH // H, B
+
+    def step(self, t):
+        """Step t's gate-major factors (G, B, H): [p_o, p_rest] (a view of xw[t])."""
+        return self.xw[t].reshape(self.G, self.B, self.H)
 
     def record(self, t, a, c_prev, tc, i_update, h):
-        H, G = self.H, self.G
-        o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
-        p_o, p_c, f, rest = self.p_o[t], self.p_c[t], self.f[t], self.p_rest[t]
-        np.subtract(1, o, out=p_o)
-        p_o *= h                                   # tanh(c) o (1 - o), with h = o tanh(c)
+        G = self.G
+        o, i, g = a[0], a[G - 2], a[G - 1]
+        F, p_c, f = self.step(t), self.p_c[t], self.f[t]
         np.multiply(tc, h, out=p_c)
         np.subtract(o, p_c, out=p_c)               # o (1 - tanh(c)^2) = o - tanh(c) h
-        di, dg = rest[:, G - 3], rest[:, G - 2]
         if G == 3:
             np.subtract(1, i, out=f)
-            np.multiply(i_update, f, out=di)       # (g - c_prev) i (1 - i); i_update = i (g - c_prev)
+            np.multiply(i_update, f, out=F[1])     # (g - c_prev) i (1 - i); i_update = i (g - c_prev)
         else:
-            f[...] = a[:, H:2 * H]
-            np.subtract(1, i, out=di)
-            di *= i
-            di *= g                                # g i (1 - i)
-            np.subtract(1, f, out=rest[:, 0])
-            rest[:, 0] *= f
-            rest[:, 0] *= c_prev                   # c_prev f (1 - f)
+            f[...] = a[1]
+            np.subtract(1, i, out=F[2])
+            F[2] *= i
+            F[2] *= g                              # g i (1 - i)
+            np.subtract(1, f, out=F[1])
+            F[1] *= f
+            F[1] *= c_prev                         # c_prev f (1 - f)
+        dg = F[G - 1]
         np.multiply(g, g, out=dg)
         np.subtract(1, dg, out=dg)
         dg *= i                                    # i (1 - g^2)
+        np.subtract(1, o, out=F[0])
+        F[0] *= h                                  # tanh(c) o (1 - o), with h = o tanh(c)
 
 
 def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
@@ -145,7 +170,7 @@ def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
     """
     _, fac, Wh, G = cache
     T, B, H = dhs.shape
-    p_o, p_c, p_rest, f = fac.p_o, fac.p_c, fac.p_rest, fac.f
+    p_c, f = fac.p_c, fac.f
     if da is None:
         da = np.empty((T, B, G * H), dhs.dtype)
     dh_next, dc_next = dhT.copy(), dcT.copy()
@@ -155,10 +180,11 @@ def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
     for t in range(T - 1, -1, -1):
         dh = dhs[t]
         dh += dh_next
-        np.multiply(dh, p_o[t], out=da[t, :, :H])
+        F, d = fac.step(t), da[t].reshape(B, G, H).transpose(1, 0, 2)   # both gate-major
+        np.multiply(dh, F[0], out=d[0])
         np.multiply(dh, p_c[t], out=dc)
         dc += dc_next
-        np.multiply(dc[:, None, :], p_rest[t], out=da[t, :, H:].reshape(B, G - 1, H))
+        np.multiply(dc, F[1:], out=d[1:])
         np.multiply(dc, f[t], out=dc_next)
         np.matmul(da[t], WhT, out=dh_next)
     return da, dh_next, dc_next
