@@ -24,6 +24,8 @@ gates whose gradient is driven by dc last and adjacent (one broadcast multiply i
 """
 import numpy as np
 
+from .memory import empty
+
 GATE_ORDER = {"cifg": ("o", "i", "g"), "lstm": ("o", "f", "i", "g")}
 
 
@@ -64,20 +66,21 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
     G = GH // H
     dtype = xw.dtype
     if hbuf is None:
-        hbuf = np.empty((T + 1, B, H), dtype)  # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
+        hbuf = empty((T + 1, B, H), dtype)     # hbuf[t] = h_{t-1}; hbuf[1:] are the outputs
     hbuf[0] = h0
-    c_prev, c = c0.copy(), np.empty((B, H), dtype)
+    c_prev, c = empty((B, H), dtype), empty((B, H), dtype)   # page-aligned: model/memory.py
+    c_prev[...] = c0
     fac = _Factors(xw, H) if for_backward else None
-    rec = np.empty((B, GH), dtype)
-    a = np.empty((G, B, H), dtype)                    # gate-major activations of one step
-    tmp, tc = np.empty((B, H), dtype), np.empty((B, H), dtype)
+    rec = empty((B, GH), dtype)
+    a = empty((G, B, H), dtype)                    # gate-major activations of one step
+    o, i, g = gates = a[0], a[G - 2], a[G - 1]      # views made once, reused at every step
+    tmp, tc = empty((B, H), dtype), empty((B, H), dtype)
     for t in range(T):
         x = xw[t]                                     # (B, G*H)
         np.matmul(hbuf[t], Wh, out=rec)
         x += rec
         np.copyto(a, x.reshape(B, G, H).transpose(1, 0, 2))
         _sigmoid_tanh_(a)
-        o, i, g = a[0], a[G - 2], a[G - 1]
         if G == 3:   # c = c_prev + i * (g - c_prev)  ==  (1 - i) c_prev + i g
             np.subtract(g, c_prev, out=tmp)
             tmp *= i
@@ -87,9 +90,10 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
             np.multiply(i, g, out=tmp)
             c += tmp
         np.tanh(c, out=tc)
-        np.multiply(o, tc, out=hbuf[t + 1])
+        h = hbuf[t + 1]
+        np.multiply(o, tc, out=h)
         if fac is not None:
-            fac.record(t, a, c_prev, tc, tmp, hbuf[t + 1])
+            fac.record(t, a, gates, c_prev, tc, tmp, h)
         c_prev, c = c, c_prev
     cache = (hbuf, fac, Wh, G) if for_backward else None
     return hbuf[1:], c_prev, cache
@@ -116,7 +120,7 @@ class _Factors:
     They are computed per step while the step's (B, H) values are still in cache: the same
     products over whole-window arrays afterwards cost several times more (memory-bound).
     [p_o, p_rest] take the place of step t's pre-activations in the window's `xw` (which
-    backward no longer needs), gate-major: `gates[t]` is that memory seen as (G, B, H).
+    backward no longer needs), gate-major: `step(t)` is that memory seen as (G, B, H).
     """
 
     def __init__(self, xw, H):
@@ -124,17 +128,19 @@ class _Factors:
         if not xw[0].flags.c_contiguous:
             raise ValueError("xw must be C-contiguous in its last two axes")
         self.xw = xw
-        self.p_c = np.empty((T, B, H), xw.dtype)
-        self.f = np.empty((T, B, H), xw.dtype)
+        self.p_c = empty((T, B, H), xw.dtype)
+        self.f = empty((T, B, H), xw.dtype)
         self.H, self.G, self.B = H, GH // H, B
 
     def step(self, t):
         """Step t's gate-major factors (G, B, H): [p_o, p_rest] (a view of xw[t])."""
         return self.xw[t].reshape(self.G, self.B, self.H)
 
-    def record(self, t, a, c_prev, tc, i_update, h):
+    def record(self, t, a, gates, c_prev, tc, i_update, h):
+        """Step t's factors from its gate-major activations `a`, their views (o, i, g) and
+        the step's c_{t-1}, tanh(c_t), i_t (g_t - c_{t-1}) (cifg only) and h_t."""
         G = self.G
-        o, i, g = a[0], a[G - 2], a[G - 1]
+        o, i, g = gates
         F, p_c, f = self.step(t), self.p_c[t], self.f[t]
         np.multiply(tc, h, out=p_c)
         np.subtract(o, p_c, out=p_c)               # o (1 - tanh(c)^2) = o - tanh(c) h
@@ -172,9 +178,9 @@ def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
     T, B, H = dhs.shape
     p_c, f = fac.p_c, fac.f
     if da is None:
-        da = np.empty((T, B, G * H), dhs.dtype)
-    dh_next, dc_next = dhT.copy(), dcT.copy()
-    dc = np.empty((B, H), dhs.dtype)
+        da = empty((T, B, G * H), dhs.dtype)
+    dh_next, dc_next, dc = (empty((B, H), dhs.dtype) for _ in range(3))
+    dh_next[...], dc_next[...] = dhT, dcT
     if WhT is None:
         WhT = np.ascontiguousarray(Wh.T)   # an NN GEMM in the loop is ~15% faster than a transposed one
     for t in range(T - 1, -1, -1):

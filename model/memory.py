@@ -15,6 +15,8 @@ setting is process-wide and only possible on glibc; elsewhere `keep_freed_memory
 import ctypes
 import platform
 
+import numpy as np
+
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4   # mallopt parameter numbers from glibc's malloc.h
 TRIM_THRESHOLD = 1 << 30                 # free heap top kept up to 1 GiB before trimming
 _DONE = []
@@ -34,3 +36,25 @@ def keep_freed_memory():
             ok = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _DONE.append(ok)
     return ok
+
+
+PAGE = 4096
+
+
+def empty(shape, dtype=np.float32):
+    """An uninitialised array whose data starts on a page boundary.
+
+    The time loops stream several (B, H) arrays at once, reading some while writing others.
+    Heap buffers start at arbitrary offsets within a page, and when an input lies a little
+    ahead of an output modulo 4 KiB, the CPU takes each load for a possible reload of a store
+    still in flight ("4K aliasing") and the loop slows severalfold: the same record of backward
+    factors took 27 or 56 us a step at 2x384 depending on where malloc had put the arrays
+    (benchmarks/README.md, "Page faults and alignment"). With every loop array page-aligned,
+    and (B, H) slabs a whole number of pages, the inputs and outputs of an operation share
+    their offset within the page, which never aliases.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + PAGE, np.uint8)
+    start = -raw.ctypes.data % PAGE
+    return raw[start:start + nbytes].view(dtype).reshape(shape)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .cell import GATE_ORDER, layer_backward, layer_forward, num_gates
 from .layers import softmax, softmax_cross_entropy, softmax_cross_entropy_backward
+from .memory import empty
 from .regularise import RATES, check_rates, draw_masks, no_masks
 
 # Initial gate biases, from measurements (DESIGN.md "Initialisation"): the coupled cell learns
@@ -122,14 +123,18 @@ class CIFGLSTM:
         Wx = W[:W.shape[0] - self.H]
         emb, rows = (masks.emb, masks.rows) if l == 0 else (None, None)
         if is_ids:
+            # (T, B, G*H) row gather into a page-aligned buffer (model/memory.py); the ids were
+            # checked by _check_input, and mode="clip" spares np.take a buffered copy
+            xw = empty(inp.shape + (Wx.shape[1],), self.dtype)
             if emb is None and rows is None:
-                return np.take(Wx + b, inp, axis=0)                # (T, B, G*H) row gather
-            xw = np.take(Wx, inp, axis=0)
+                return np.take(Wx + b, inp, axis=0, out=xw, mode="clip")
+            np.take(Wx, inp, axis=0, out=xw, mode="clip")
             if rows is not None:
                 xw *= rows[inp][..., None]
         else:
             T, B, D = inp.shape
-            xw = (inp.reshape(T * B, D) @ Wx).reshape(T, B, -1)    # one GEMM for the window
+            xw = empty((T, B, Wx.shape[1]), self.dtype)
+            np.matmul(inp.reshape(T * B, D), Wx, out=xw.reshape(T * B, -1))   # one GEMM for the window
         if emb is not None:
             xw *= emb                                              # same mask at every t
         xw += b
@@ -175,7 +180,7 @@ class CIFGLSTM:
         """The read-out's gradients into `g`; returns d loss / d top (N, H)."""
         np.matmul(top.T, dlogits, out=g["Wy"])
         g["by"][...] = dlogits.sum(axis=0)
-        return dlogits @ self.params["Wy"].T
+        return np.matmul(dlogits, self.params["Wy"].T, out=empty((dlogits.shape[0], self.H), self.dtype))
 
     def _layer_grads(self, g, l, h_prev, inp, da, is_ids, masks):
         """Layer l's gradients into `g` from its da (T, B, G*H), h_{t-1} (T, B, H) and input."""
@@ -186,7 +191,7 @@ class CIFGLSTM:
         np.matmul(h_prev.reshape(T * B, self.H).T, da2, out=dWh)   # sum_t h_{t-1}^T da_t
         if masks.wh[l] is not None:
             dWh *= masks.wh[l]
-        g[f"b{l}"][...] = da2.sum(axis=0)
+        np.matmul(np.ones(T * B, self.dtype), da2, out=g[f"b{l}"])   # column sums; 2x faster than .sum(0)
         if l == 0:
             self._input_weight_grad(g["W0"][:d_in], inp, da, is_ids, masks)
         else:
@@ -211,7 +216,8 @@ class CIFGLSTM:
             if l > 0:
                 d_in = self.params[f"W{l}"].shape[0] - self.H
                 da2 = da.reshape(T * B, self.G * self.H)
-                dtop = (da2 @ self.params[f"W{l}"][:d_in].T).reshape(T, B, d_in)
+                dtop = empty((T, B, d_in), self.dtype)
+                np.matmul(da2, self.params[f"W{l}"][:d_in].T, out=dtop.reshape(T * B, d_in))
         return gflat
 
     def _input_weight_grad(self, out, inp, da, is_ids, masks):

@@ -9,8 +9,16 @@ import numpy as np
 
 
 def clip_global_norm(grad, max_norm):
-    """Scale `grad` in place so its L2 norm is at most max_norm; returns the norm before."""
-    norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad)))
+    """Scale `grad` in place so its L2 norm is at most max_norm; returns the norm before.
+
+    The norm is BLAS's dot in the gradient's own dtype: a float64 copy first made this 40x
+    slower (3 ms a step at 2x384), for a norm that is only compared with max_norm and logged.
+    Only if that overflows (a norm above ~1e19) is it recomputed in float64.
+    """
+    with np.errstate(over="ignore"):
+        norm = float(np.sqrt(np.dot(grad, grad)))
+    if not np.isfinite(norm) and np.isfinite(grad).all():
+        norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad.astype(np.float64))))
     if max_norm and norm > max_norm:
         grad *= grad.dtype.type(max_norm / (norm + 1e-12))
     return norm
@@ -87,16 +95,26 @@ class Adam(Optimizer):
         self.t += 1
         self._decay(params, lr)
         m, v, f = self.state["m"], self.state["v"], params.dtype.type
+        tmp = self._scratch(grad)
         m *= f(self.b1)
-        m += grad * f(1 - self.b1)
+        np.multiply(grad, f(1 - self.b1), out=tmp)
+        m += tmp
         v *= f(self.b2)
-        v += np.square(grad) * f(1 - self.b2)
+        np.square(grad, out=tmp)
+        tmp *= f(1 - self.b2)
+        v += tmp
         step = lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
-        denom = np.sqrt(v)
-        denom += f(self.eps * math.sqrt(1 - self.b2 ** self.t))
-        np.divide(m, denom, out=denom)
-        denom *= f(step)
-        params -= denom
+        np.sqrt(v, out=tmp)
+        tmp += f(self.eps * math.sqrt(1 - self.b2 ** self.t))
+        np.divide(m, tmp, out=tmp)
+        tmp *= f(step)
+        params -= tmp
+
+    def _scratch(self, like):
+        """One work vector kept between steps: the update makes no temporaries."""
+        if getattr(self, "_tmp", None) is None or self._tmp.shape != like.shape:
+            self._tmp = np.empty_like(like)
+        return self._tmp
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam, "adamw": Adam}

@@ -29,6 +29,7 @@ import numpy as np
 
 from .cell import layer_backward, layer_forward
 from .layers import softmax_cross_entropy, softmax_cross_entropy_backward
+from .memory import empty
 from .parallel import pool, single_threaded_blas
 from .regularise import no_masks
 
@@ -92,12 +93,12 @@ def forward(net, x, state, masks, chunk, for_backward=True):
     W = [net.params[f"W{l}"] for l in range(L)]
     Wh = [W[l][-H:] if masks.wh[l] is None else W[l][-H:] * masks.wh[l] for l in range(L)]
     xw = [net._input_projection(0, inp0, is_ids, masks)] + [
-        np.empty((T, B, net.G * H), net.dtype) for _ in range(1, L)]
-    hbuf = [np.empty((T + 1, B, H), net.dtype) for _ in range(L)]
+        empty((T, B, net.G * H), net.dtype) for _ in range(1, L)]
+    hbuf = [empty((T + 1, B, H), net.dtype) for _ in range(L)]
     for l in range(L):
         hbuf[l][0] = h0[l]      # each later chunk starts from the h its predecessor wrote
     # inps[l]: layer l's input (layer l-1's masked output), kept for the weight gradients
-    inps = [inp0] + [np.empty((T, B, H), net.dtype) if masks.out[l] is not None else hbuf[l][1:]
+    inps = [inp0] + [empty((T, B, H), net.dtype) if masks.out[l] is not None else hbuf[l][1:]
                      for l in range(L - 1)]
     caches = [[None] * len(spans) for _ in range(L)]
     cT = np.empty_like(c0)
@@ -141,10 +142,10 @@ def backward(net, dlogits, cache):
     T, B = hbuf[0].shape[0] - 1, hbuf[0].shape[1]
     gflat = np.empty_like(net.flat)
     g = net.views(gflat)
-    dinp = [None] + [np.empty((T, B, H), net.dtype) for _ in range(1, L)]   # w.r.t. inps[l]
+    dinp = [None] + [empty((T, B, H), net.dtype) for _ in range(1, L)]   # w.r.t. inps[l]
     # dout[l]: gradient w.r.t. layer l's outputs, masked in place (so it shares dinp[l + 1])
     dout = dinp[1:] + [net._readout_backward(g, top, dlogits).reshape(T, B, H)]
-    da = [np.empty((T, B, G * H), net.dtype) for _ in range(L)]
+    da = [empty((T, B, G * H), net.dtype) for _ in range(L)]
     WhT = [np.ascontiguousarray(w.T) for w in Wh]
     sig = _Signals(L, len(spans))
 
@@ -153,7 +154,8 @@ def backward(net, dlogits, cache):
                   out=dinp[l][t0:t1].reshape(-1, H))
 
     def layer(l):
-        dh, dc = np.zeros((B, H), net.dtype), np.zeros((B, H), net.dtype)
+        dh, dc = empty((B, H), net.dtype), empty((B, H), net.dtype)
+        dh[...], dc[...] = 0, 0
         for j in range(len(spans) - 1, -1, -1):
             t0, t1 = spans[j]
             mid = (t0 + t1) // 2
