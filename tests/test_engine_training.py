@@ -98,6 +98,14 @@ def test_clipping_and_schedule():
     assert learning_rate(1.0, 10, 0.5, decay="linear", min_ratio=0.0) == pytest.approx(0.5)
 
 
+def test_clipping_a_norm_beyond_float32_range():
+    """The float32 dot overflows above ~1e19; the norm is then taken in float64 and clipped,
+    not reported as infinite (which the trainer would take for divergence)."""
+    g = np.full(4, 1e20, np.float32)
+    assert clip_global_norm(g, 5.0) == pytest.approx(2e20, rel=1e-6)
+    assert np.linalg.norm(g.astype(np.float64)) == pytest.approx(5.0, rel=1e-5)
+
+
 def test_sgd_momentum_step_by_hand():
     opt = make_optimizer("sgd", 2, np.float64, momentum=0.5)
     p = np.array([1.0, 2.0])
