@@ -163,30 +163,34 @@ class _Factors:
         F[0] *= h                                  # tanh(c) o (1 - o), with h = o tanh(c)
 
 
-def layer_backward(dhs, dhT, dcT, cache, da=None, WhT=None):
+def layer_backward(dhs, dhT, dcT, cache, WhT=None):
     """Backward through one layer's window.
 
     dhs: (T, B, H) gradient of the loss w.r.t. the outputs hs (overwritten).
     dhT, dcT: (B, H) gradient flowing into the final state (zeros if the state is dropped).
-    da: optional (T, B, G*H) output buffer.
     WhT: optional contiguous copy of Wh.T, for callers running one window in several chunks.
     Returns da (T, B, G*H) = d loss / d pre-activations (also the gradient of xw and of the
     bias rows), dh0 and dc0 (B, H). The weight gradients are the caller's, one GEMM each for
     the whole window: dW_h = sum_t h_{t-1}^T da_t with h_{t-1} = hbuf[:-1] of the cache.
+
+    da is written over the forward's `xw`, where the factors were: step t's factors are copied
+    to a small scratch and da_t takes their place. That spares a window-sized output array,
+    and writing into lines just read is cheaper than into new ones (the loop is bound by
+    memory traffic, not arithmetic).
     """
     _, fac, Wh, G = cache
     T, B, H = dhs.shape
-    p_c, f = fac.p_c, fac.f
-    if da is None:
-        da = empty((T, B, G * H), dhs.dtype)
+    p_c, f, da = fac.p_c, fac.f, fac.xw
     dh_next, dc_next, dc = (empty((B, H), dhs.dtype) for _ in range(3))
     dh_next[...], dc_next[...] = dhT, dcT
+    F = empty((G, B, H), dhs.dtype)            # step t's factors [p_o, p_rest], gate-major
     if WhT is None:
         WhT = np.ascontiguousarray(Wh.T)   # an NN GEMM in the loop is ~15% faster than a transposed one
     for t in range(T - 1, -1, -1):
         dh = dhs[t]
         dh += dh_next
-        F, d = fac.step(t), da[t].reshape(B, G, H).transpose(1, 0, 2)   # both gate-major
+        np.copyto(F, fac.step(t))
+        d = da[t].reshape(B, G, H).transpose(1, 0, 2)   # da_t (B, G*H), seen gate-major
         np.multiply(dh, F[0], out=d[0])
         np.multiply(dh, p_c[t], out=dc)
         dc += dc_next

@@ -131,13 +131,13 @@ def forward(net, x, state, masks, chunk, for_backward=True):
     if masks.out[-1] is not None:
         top = top * masks.out[-1]
     top = top.reshape(T * B, H)
-    cache = (caches, hbuf, inps, Wh, top, is_ids, spans, masks) if for_backward else None
+    cache = (caches, hbuf, inps, xw, Wh, top, is_ids, spans, masks) if for_backward else None
     return net._readout(top), (hT, cT), cache
 
 
 def backward(net, dlogits, cache):
     """As `CIFGLSTM.backward` for a cache from `forward` above; the flat gradient."""
-    caches, hbuf, inps, Wh, top, is_ids, spans, masks = cache
+    caches, hbuf, inps, da, Wh, top, is_ids, spans, masks = cache   # da is written over xw
     L, H, G = net.L, net.H, net.G
     T, B = hbuf[0].shape[0] - 1, hbuf[0].shape[1]
     gflat = np.empty_like(net.flat)
@@ -145,7 +145,6 @@ def backward(net, dlogits, cache):
     dinp = [None] + [empty((T, B, H), net.dtype) for _ in range(1, L)]   # w.r.t. inps[l]
     # dout[l]: gradient w.r.t. layer l's outputs, masked in place (so it shares dinp[l + 1])
     dout = dinp[1:] + [net._readout_backward(g, top, dlogits).reshape(T, B, H)]
-    da = [empty((T, B, G * H), net.dtype) for _ in range(L)]
     WhT = [np.ascontiguousarray(w.T) for w in Wh]
     sig = _Signals(L, len(spans))
 
@@ -164,8 +163,7 @@ def backward(net, dlogits, cache):
                 project_back(l + 1, t0, mid)   # the other half was done by the layer above
             if masks.out[l] is not None:
                 dout[l][t0:t1] *= _slice(masks.out[l], t0, t1)
-            _, dh, dc = layer_backward(dout[l][t0:t1], dh, dc, caches[l][j], da=da[l][t0:t1],
-                                       WhT=WhT[l])
+            _, dh, dc = layer_backward(dout[l][t0:t1], dh, dc, caches[l][j], WhT=WhT[l])
             if l > 0:
                 project_back(l, mid, t1)
             sig.done[l][j].set()
