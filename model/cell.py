@@ -74,13 +74,17 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
     rec = empty((B, GH), dtype)
     a = empty((G, B, H), dtype)                    # gate-major activations of one step
     o, i, g = gates = a[0], a[G - 2], a[G - 1]      # views made once, reused at every step
+    s = a[:-1]                                      # the sigmoid gates
     tmp, tc = empty((B, H), dtype), empty((B, H), dtype)
     for t in range(T):
         x = xw[t]                                     # (B, G*H)
         np.matmul(hbuf[t], Wh, out=rec)
         x += rec
-        np.copyto(a, x.reshape(B, G, H).transpose(1, 0, 2))
-        _sigmoid_tanh_(a)
+        np.copyto(a, x.reshape(B, G, H).transpose(1, 0, 2))   # gate-major
+        s *= 0.5
+        np.tanh(a, out=a)
+        s *= 0.5
+        s += 0.5                 # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: no overflow for large |a|
         if G == 3:   # c = c_prev + i * (g - c_prev)  ==  (1 - i) c_prev + i g
             np.subtract(g, c_prev, out=tmp)
             tmp *= i
@@ -97,16 +101,6 @@ def layer_forward(xw, h0, c0, Wh, cell="cifg", for_backward=False, hbuf=None):
         c_prev, c = c, c_prev
     cache = (hbuf, fac, Wh, G) if for_backward else None
     return hbuf[1:], c_prev, cache
-
-
-def _sigmoid_tanh_(a):
-    """In place on gate-major (G, B, H) pre-activations: sigmoid on all but the last gate
-    (as 0.5 tanh(a / 2) + 0.5: exact for large |a|, no overflow warnings), tanh on the last."""
-    s = a[:-1]
-    s *= 0.5
-    np.tanh(a, out=a)
-    s *= 0.5
-    s += 0.5
 
 
 class _Factors:
