@@ -12,8 +12,6 @@ import math
 
 import numpy as np
 
-from .memory import keep_freed_memory
-
 
 def _lanes(full, first, lanes, burn_in):
     """Inputs, targets, weights and target positions in `full`, all (T, B), for `lanes`
@@ -63,7 +61,6 @@ def stream_nll(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk
     without context, the tail after the last whole window) are NaN. Aligned with the
     n-gram's `stream_nll`, so the two can be compared block by block.
     """
-    keep_freed_memory()   # chunk after chunk of the same buffers (model/memory.py)
     ids = np.asarray(ids, np.int64)
     ctx = np.zeros(0, np.int64) if context is None else np.asarray(context, np.int64)
     full = np.concatenate([ctx, ids])

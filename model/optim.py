@@ -90,12 +90,13 @@ class Adam(Optimizer):
     def __init__(self, size, dtype, betas=(0.9, 0.999), eps=1e-8, **kw):
         super().__init__(size, dtype, **kw)
         self.b1, self.b2, self.eps = float(betas[0]), float(betas[1]), float(eps)
+        self._tmp = np.empty(size, dtype)   # one work vector: the update makes no temporaries
 
     def step(self, params, grad, lr):
         self.t += 1
         self._decay(params, lr)
         m, v, f = self.state["m"], self.state["v"], params.dtype.type
-        tmp = self._scratch(grad)
+        tmp = self._tmp
         m *= f(self.b1)
         np.multiply(grad, f(1 - self.b1), out=tmp)
         m += tmp
@@ -109,12 +110,6 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= f(step)
         params -= tmp
-
-    def _scratch(self, like):
-        """One work vector kept between steps: the update makes no temporaries."""
-        if getattr(self, "_tmp", None) is None or self._tmp.shape != like.shape:
-            self._tmp = np.empty_like(like)
-        return self._tmp
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam, "adamw": Adam}

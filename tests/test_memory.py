@@ -27,6 +27,8 @@ data = np.random.default_rng(0).integers(0, 65, 64 * 100 * 12).astype(np.uint8)
 tr = Trainer(net, data, TrainSettings(batch_size=64, seq_len=100, steps=10 ** 9))
 for _ in range(2):
     tr.train_step()
+if sys.argv[1] == "released":
+    model.memory.release_freed_memory()   # as the Evaluate stage does after Train
 counts = []
 for _ in range(4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -47,3 +49,11 @@ def test_steps_after_the_first_fault_in_no_new_pages():
     off, on = faults_per_step("off"), faults_per_step("on")
     assert min(off) > 1000, off          # the problem exists at this size: ~19 MB windows
     assert max(on) < 100, on             # and the setting removes it, every step
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
+def test_release_restores_the_defaults():
+    """After release_freed_memory (the Evaluate stage's first call) freed memory goes back to
+    the kernel again, so that a stage after Train is not run with Train's heap setting."""
+    released = faults_per_step("released")
+    assert min(released) > 1000, released
