@@ -21,6 +21,11 @@ Only h_{t-1} W_h and the elementwise updates stay inside the loop.
 Gate order puts the sigmoid gates first (one sigmoid call over a contiguous block) and the
 gates whose gradient is driven by dc last and adjacent (one broadcast multiply in backward):
     cifg: [o, i, g]      lstm: [o, f, i, g]
+
+Memory, for speed (DESIGN.md, "The elementwise work on contiguous gates"): each step's
+pre-activations are copied gate-major into a (G, B, H) scratch, so that every gate is one
+contiguous block; the factors backward needs are then written over the step's `xw`, and
+backward writes `da` over them in turn; the loop's arrays are page-aligned (model/memory.py).
 """
 import numpy as np
 

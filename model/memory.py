@@ -9,9 +9,13 @@ faults and 20-30 ms of system time per 2x384 step, 7% of the step (benchmarks/RE
 "Against the GEMM bound"). With mmap off and trimming raised, freed buffers are reused by the
 next step.
 
-Peak memory is unchanged (each step needs the same buffers at once); what changes is that the
-process keeps that peak resident between steps instead of returning and re-faulting it. The
-setting is process-wide and only possible on glibc; elsewhere `keep_freed_memory` does nothing.
+For training the peak is unchanged (each step needs the same buffers at once, and the
+Train stage's peak still does not grow with the corpus, tests/test_bounded_memory.py): the
+process keeps that peak resident between steps instead of returning and re-faulting it. Where
+allocations vary in size from one use to the next, heap fragmentation can raise the peak
+instead, so the setting is for training only and `release_freed_memory` puts the defaults back
+(the Evaluate stage calls it first). Process-wide, and only possible on glibc; elsewhere both
+functions do nothing.
 """
 import ctypes
 import platform
