@@ -19,9 +19,10 @@ fixed order, so results are deterministic; they differ from `CIFGLSTM.loss_grad_
 the rounding of differently shaped matrix products (tests/test_wavefront.py).
 
 Measured (benchmarks/README.md, "Against the GEMM bound"): slower than one thread at 2x384
-(-13%) and 2x512 (-18%), ~5% faster at 2x768, although GEMM loops and ufunc loops alone do
-overlap across two threads (benchmarks/thread_overlap.py); what costs the difference is not
-yet taken apart. Hence `train.parallel: lanes` is the default and this is an option.
+(-13%) and 2x512 (-18%); ~5% faster at 2x768 before the gate-major loops (model/cell.py) and
+6% slower after them. BLAS's two threads already keep both cores busy in the GEMMs, so a
+second thread can win at most the elementwise share of a step (~15% now), and its hand-offs
+cost more. Hence one thread is the default and this is an option.
 """
 import threading
 
