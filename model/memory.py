@@ -14,8 +14,8 @@ Train stage's peak still does not grow with the corpus, tests/test_bounded_memor
 process keeps that peak resident between steps instead of returning and re-faulting it. Where
 allocations vary in size from one use to the next, heap fragmentation can raise the peak
 instead, so the setting is for training only and `release_freed_memory` puts the defaults back
-(the Evaluate stage calls it first). Process-wide, and only possible on glibc; elsewhere both
-functions do nothing.
+(stages/train.py calls it when training ends; Luigi may run Evaluate next in the same
+process). Process-wide, and only possible on glibc; elsewhere both functions do nothing.
 """
 import ctypes
 import platform

@@ -18,7 +18,8 @@ def clip_global_norm(grad, max_norm):
     with np.errstate(over="ignore"):
         norm = float(np.sqrt(np.dot(grad, grad)))
     if not np.isfinite(norm) and np.isfinite(grad).all():
-        norm = float(np.sqrt(np.dot(grad.astype(np.float64), grad.astype(np.float64))))
+        g64 = grad.astype(np.float64)
+        norm = float(np.sqrt(np.dot(g64, g64)))
     if max_norm and norm > max_norm:
         grad *= grad.dtype.type(max_norm / (norm + 1e-12))
     return norm

@@ -154,8 +154,7 @@ def backward(net, dlogits, cache):
                   out=dinp[l][t0:t1].reshape(-1, H))
 
     def layer(l):
-        dh, dc = empty((B, H), net.dtype), empty((B, H), net.dtype)
-        dh[...], dc[...] = 0, 0
+        dh, dc = np.zeros((B, H), net.dtype), np.zeros((B, H), net.dtype)   # copied in by layer_backward
         for j in range(len(spans) - 1, -1, -1):
             t0, t1 = spans[j]
             mid = (t0 + t1) // 2

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from model.evaluate import stream_nll, summarize
-from model.memory import release_freed_memory
 
 from .atomic import atomic_write_json, atomic_write_text
 from .heldout_scope import fitting_text, scored_validation, seen_in_training
@@ -88,7 +87,6 @@ def evaluate_report(inputs, cfg, folder, step=None):
     scoring ~95%).
     """
     step = step or (lambda activity, key, fraction: None)
-    release_freed_memory()   # if Train ran in this process: its heap setting would grow our peak
     step("reading the scored and fitted characters", "evaluate.max_chars", 0.0)
     vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
     train, val = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)

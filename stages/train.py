@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model import CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
+from model.memory import release_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
 
@@ -244,6 +245,15 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
     resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
     reports it) and in the summary as `init_from`.
     """
+    try:
+        return _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log,
+                      report, continue_from, init)
+    finally:   # the Trainer set the heap to keep freed buffers (model/memory.py); the stages
+        release_freed_memory()   # Luigi runs after Train in this process get the defaults back
+
+
+def _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log, report,
+           continue_from, init):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out_dir)

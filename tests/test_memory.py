@@ -28,7 +28,7 @@ tr = Trainer(net, data, TrainSettings(batch_size=64, seq_len=100, steps=10 ** 9)
 for _ in range(2):
     tr.train_step()
 if sys.argv[1] == "released":
-    model.memory.release_freed_memory()   # as the Evaluate stage does after Train
+    model.memory.release_freed_memory()   # as stages/train.py does when training ends
 counts = []
 for _ in range(4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -53,7 +53,7 @@ def test_steps_after_the_first_fault_in_no_new_pages():
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")
 def test_release_restores_the_defaults():
-    """After release_freed_memory (the Evaluate stage's first call) freed memory goes back to
-    the kernel again, so that a stage after Train is not run with Train's heap setting."""
+    """After release_freed_memory (called when the Train stage's training ends) freed memory
+    goes back to the kernel again, so that a stage after Train is not run with its setting."""
     released = faults_per_step("released")
     assert min(released) > 1000, released
