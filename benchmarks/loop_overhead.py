@@ -5,7 +5,7 @@
 For one layer on a (T, B) window of character ids: `layer_forward` (recording the backward
 factors) and `layer_backward`, against the same T recurrent GEMMs run alone; the difference is
 the elementwise work of the loops. Both are run twice, alternating window by window: with the
-engine's page-aligned buffers (model/memory.py) and with plain heap arrays in their place.
+engine's page-aligned buffers (model/cell.py, `empty`) and with plain heap arrays in their place.
 Also: minor page faults per training step of a 2-layer Trainer after warm-up. One JSON line of
 medians.
 """
@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import model.cell as cell  # noqa: E402
 from model import CIFGLSTM, Trainer, TrainSettings  # noqa: E402
-from model.memory import empty  # noqa: E402
+from model.cell import empty  # noqa: E402
+from model.heap import reuse_freed_memory  # noqa: E402
 
 
 def plain_empty(shape, dtype=np.float32):
@@ -33,7 +34,7 @@ def plain_empty(shape, dtype=np.float32):
     return np.empty(n + pad, dtype)[pad:].reshape(shape)
 
 
-def window(H, B, T, alloc, rng, Wh, WhT, table, ids):
+def window(H, B, T, alloc, rng, Wh, table, ids):
     """(forward s, backward s) for one window with `alloc` as the loop's allocator."""
     cell.empty = alloc
     xw = alloc((T, B, 3 * H))
@@ -44,7 +45,7 @@ def window(H, B, T, alloc, rng, Wh, WhT, table, ids):
     t0 = time.perf_counter()
     _, _, cache = cell.layer_forward(xw, z, z, Wh, for_backward=True)
     t1 = time.perf_counter()
-    cell.layer_backward(dh, z, z, cache, WhT=WhT)
+    cell.layer_backward(dh, z, z, cache)
     t2 = time.perf_counter()
     cell.empty = empty
     return t1 - t0, t2 - t1
@@ -88,11 +89,12 @@ def main():
     table = rng.standard_normal((65, 3 * H)).astype(np.float32)
     ids = rng.integers(0, 65, (T, B))
     runs = {"aligned": [], "plain": [], "gemms": []}
-    faults = faults_per_step(H, B, T)   # also switches the heap to reusing freed buffers
-    for _ in range(a.windows + 1):
-        for name, alloc in (("aligned", empty), ("plain", plain_empty)):
-            runs[name].append(window(H, B, T, alloc, rng, Wh, WhT, table, ids))
-        runs["gemms"].append(loop_gemms(H, B, T, Wh, WhT))
+    with reuse_freed_memory():   # as in the Train stage
+        faults = faults_per_step(H, B, T)
+        for _ in range(a.windows + 1):
+            for name, alloc in (("aligned", empty), ("plain", plain_empty)):
+                runs[name].append(window(H, B, T, alloc, rng, Wh, table, ids))
+            runs["gemms"].append(loop_gemms(H, B, T, Wh, WhT))
     med = {k: [statistics.median(r[j] for r in v[1:]) for j in (0, 1)] for k, v in runs.items()}
     out = {"hidden": H, "batch": B, "seq": T, "page_faults_per_train_step": faults,
            "loop_gemms_us_per_step": [round(1e6 * x / T, 1) for x in med["gemms"]]}

@@ -20,7 +20,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from model import CIFGLSTM, Trainer, TrainSettings, generate, wavefront  # noqa: E402
+from model import CIFGLSTM, Trainer, TrainSettings, generate  # noqa: E402
+from model.heap import reuse_freed_memory  # noqa: E402
+from blas import blas_threads, set_blas_threads  # noqa: E402
 from gemm_bound import gemm_bound  # noqa: E402
 
 
@@ -49,14 +51,14 @@ def train_rate(args):
     net = CIFGLSTM(vocab, args.hidden, args.layers, vocab, seed=0, cell=args.cell, dropout=args.dropout)
     data = np.random.default_rng(0).integers(0, vocab, args.batch * args.seq * (args.steps + 3) + 1)
     tr = Trainer(net, data.astype(np.uint8), TrainSettings(batch_size=args.batch, seq_len=args.seq,
-                                                           steps=10 ** 9, threads=args.threads,
-                                                           parallel=args.parallel))
-    tr.train_step()  # warm-up: allocations, BLAS threads
+                                                           steps=10 ** 9))
     times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        tr.train_step()
-        times.append(time.perf_counter() - t0)
+    with reuse_freed_memory():   # as the Train stage runs
+        tr.train_step()  # warm-up: allocations, BLAS threads
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            tr.train_step()
+            times.append(time.perf_counter() - t0)
     return net, args.batch * args.seq / statistics.median(times)
 
 
@@ -77,16 +79,9 @@ def main():
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--sample-chars", type=int, default=300)
     p.add_argument("--blas-threads", type=int, default=0, help="BLAS threads (0 = BLAS's default)")
-    p.add_argument("--threads", type=int, default=1, help="train.threads (1 = BLAS's own threading)")
-    p.add_argument("--parallel", default="lanes", choices=["lanes", "layers"],
-                   help="train.parallel: how threads > 1 split the step")
-    p.add_argument("--chunk", type=int, default=0, help="wavefront steps per chunk (0 = the default)")
     args = p.parse_args()
     if args.blas_threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=args.blas_threads, user_api="blas")
-    if args.chunk:
-        wavefront.CHUNK = args.chunk
+        set_blas_threads(args.blas_threads)
     out = measure(args)
     print(json.dumps(out))
 
@@ -100,19 +95,12 @@ def measure(args):
     gflops = cps * 6 * matmul_weights(net) / 1e9
     return {"hidden": args.hidden, "layers": args.layers, "batch": args.batch, "seq": args.seq,
             "cell": args.cell, "dropout": args.dropout, "params": net.num_params,
-            "blas_threads": blas_threads(), "threads": args.threads,
-            "parallel": args.parallel if args.threads > 1 else None,
-            "chunk": wavefront.CHUNK if args.threads > 1 and args.parallel == "layers" else None,
+            "blas_threads": blas_threads(),
             "chars_per_s": round(cps),
             "gemm_bound_chars_per_s": round(bound_cps), "bound_fraction": round(cps / bound_cps, 3),
             "gflops": round(gflops, 2), "gemm_peak_gflops": round(peak, 2), "mfu": round(gflops / peak, 3),
             "sample_chars_per_s_batch32": round(sample_rate(net, 32, args.sample_chars)),
             "sample_chars_per_s_1": round(sample_rate(net, 1, args.sample_chars))}
-
-
-def blas_threads():
-    from threadpoolctl import threadpool_info
-    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=None)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ so layer 0 gathers rows instead of multiplying by a one-hot matrix.
 """
 import numpy as np
 
-from .cell import GATE_ORDER, layer_backward, layer_forward, num_gates
-from .layers import softmax, softmax_cross_entropy, softmax_cross_entropy_backward
-from .memory import empty
+from .cell import GATE_ORDER, empty, layer_backward, layer_forward, num_gates
+from .softmax import softmax, softmax_cross_entropy, softmax_cross_entropy_backward
 from .regularise import RATES, check_rates, draw_masks, no_masks
 
 # Initial gate biases, from measurements (DESIGN.md "Initialisation"): the coupled cell learns
@@ -123,7 +122,7 @@ class CIFGLSTM:
         Wx = W[:W.shape[0] - self.H]
         emb, rows = (masks.emb, masks.rows) if l == 0 else (None, None)
         if is_ids:
-            # (T, B, G*H) row gather into a page-aligned buffer (model/memory.py); the ids were
+            # (T, B, G*H) row gather into a page-aligned buffer (model/cell.py, `empty`); the ids were
             # checked by _check_input, and mode="clip" spares np.take a buffered copy
             xw = empty(inp.shape + (Wx.shape[1],), self.dtype)
             if emb is None and rows is None:
@@ -161,7 +160,7 @@ class CIFGLSTM:
             Wh = self.params[f"W{l}"][-self.H:]
             if masks.wh[l] is not None:
                 Wh = Wh * masks.wh[l]                              # DropConnect for this step
-            hs, cT[l], cache = layer_forward(xw, h0[l], c0[l], Wh, self.cell, for_backward)
+            hs, cT[l], cache = layer_forward(xw, h0[l], c0[l], Wh, for_backward)
             hT[l] = hs[-1]
             mask = masks.out[l]
             caches.append((inp, mask, cache))

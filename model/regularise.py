@@ -26,10 +26,18 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .layers import dropout_mask
-
 RATES = ("dropout", "locked_dropout_in", "locked_dropout_hidden", "locked_dropout_out",
          "weight_drop", "embed_dropout")
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """Inverted-dropout mask: zeros with probability p, 1/(1-p) elsewhere (None when p == 0)."""
+    if p <= 0:
+        return None
+    keep = rng.random(shape, dtype=np.float32) >= p
+    mask = keep.astype(dtype)
+    mask *= np.asarray(1.0 / (1.0 - p), dtype)
+    return mask
 
 
 def check_rates(rates):
@@ -55,6 +63,16 @@ class Masks:
 
     def any(self):
         return any(m is not None for m in (*self.out, self.emb, self.rows, *self.wh))
+
+    def lanes(self, lo, hi):
+        """The masks of lanes lo:hi: per-lane masks sliced, the step's weight masks shared.
+
+        A data-parallel rank that holds lanes lo:hi of the batch uses these, so that every
+        rank applies the masks one process drawing for the whole batch would.
+        """
+        cut = lambda a: None if a is None else a[:, lo:hi]   # noqa: E731  (T or 1, B, H)
+        return Masks(out=[cut(a) for a in self.out], emb=None if self.emb is None else self.emb[lo:hi],
+                     rows=self.rows, wh=self.wh)
 
 
 def draw_masks(rng, rates, L, T, B, H, GH, D, dtype):

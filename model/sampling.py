@@ -8,7 +8,7 @@ Strategies (looked up by name, so the pipeline can offer and compare them):
 """
 import numpy as np
 
-from .layers import softmax
+from .softmax import softmax
 from .stepper import Stepper
 
 

@@ -5,10 +5,15 @@ its time on checks, allocations and reshapes rather than arithmetic. `Stepper` p
 same operations as `CIFGLSTM.forward` on a (1, B) window, in the same order and on the same
 operand shapes, so its logits and states are bitwise equal to the forward's (tested), into
 buffers allocated once: the sampled text for a seed does not change.
+
+The elementwise update is the cell's own (`model.cell.cell_step`), run on the gates where the
+GEMM leaves them, as strided (B, H) views of the (B, G*H) row. The window loop first copies
+each step's gates into a gate-major scratch, which pays at a training batch; for the few
+streams generation steps it measured no faster (benchmarks/README.md, "Generation speed").
 """
 import numpy as np
 
-from .cell import _sigmoid_
+from .cell import cell_step, step_views
 
 
 class Stepper:
@@ -26,6 +31,7 @@ class Stepper:
         self.Wh = [net.params[f"W{l}"][-H:] for l in range(L)]
         self.b = [net.params[f"b{l}"] for l in range(L)]
         self.a = np.empty((batch, G * H), dt)
+        self.views = step_views(self.a, G)
         self.rec = np.empty((batch, G * H), dt)
         self.tmp, self.tc = np.empty((batch, H), dt), np.empty((batch, H), dt)
         self.c_new = np.empty((batch, H), dt)
@@ -43,8 +49,8 @@ class Stepper:
 
     def step(self, ids):
         """Logits (B, K) after feeding `ids` (B,); the carried state advances by one."""
-        net, H, G = self.net, self.net.H, self.net.G
-        a, rec, tmp, tc = self.a, self.rec, self.tmp, self.tc
+        net = self.net
+        a, rec = self.a, self.rec
         for l in range(net.L):
             if l == 0:
                 np.take(self.emb, ids, axis=0, out=a)
@@ -53,20 +59,8 @@ class Stepper:
                 a += self.b[l]
             np.matmul(self.h[l], self.Wh[l], out=rec)
             a += rec
-            _sigmoid_(a[:, :(G - 1) * H])
-            np.tanh(a[:, (G - 1) * H:], out=a[:, (G - 1) * H:])
-            o, i, g = a[:, :H], a[:, (G - 2) * H:(G - 1) * H], a[:, (G - 1) * H:]
             c_prev, c = self.c[l], self.c_new
-            if G == 3:
-                np.subtract(g, c_prev, out=tmp)
-                tmp *= i
-                np.add(c_prev, tmp, out=c)
-            else:
-                np.multiply(a[:, H:2 * H], c_prev, out=c)
-                np.multiply(i, g, out=tmp)
-                c += tmp
-            np.tanh(c, out=tc)
-            np.multiply(o, tc, out=self.h[l])
+            cell_step(self.views, c_prev, c, self.tmp, self.tc, self.h[l])
             self.c[l], self.c_new = c, c_prev     # swap buffers: no copy
         np.matmul(self.h[-1], net.params["Wy"], out=self.logits)
         self.logits += net.params["by"]

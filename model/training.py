@@ -15,10 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .memory import keep_freed_memory
 from .optim import clip_global_norm, learning_rate, make_optimizer
-from .parallel import loss_grad_parallel
-from .wavefront import loss_grad_wavefront
 
 
 class DivergenceError(RuntimeError):
@@ -40,8 +37,6 @@ class TrainSettings:
     decay: str = "cosine"
     min_lr_ratio: float = 0.1
     ema_decay: float = 0.0            # > 0: keep an exponential moving average of the weights
-    threads: int = 1                  # > 1: the step on several threads, split by `parallel`:
-    parallel: str = "lanes"           # the lanes (model/parallel.py) or a wavefront over layers
     seed: int = 0
 
 
@@ -88,7 +83,6 @@ class Trainer:
 
     def __init__(self, net, stream, settings: TrainSettings):
         self.net, self.cfg = net, settings
-        keep_freed_memory()   # reuse each step's window buffers rather than re-fault them
         self.lanes = Lanes(stream, settings.batch_size, settings.seq_len, settings.seed)
         decay_mask = np.zeros_like(net.flat)
         for name, view in net.views(decay_mask).items():
@@ -116,13 +110,7 @@ class Trainer:
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
         rng = self.rng if self.net.stochastic else None
-        if self.cfg.threads > 1 and self.cfg.parallel == "layers":
-            loss, grad, self.state, probs = loss_grad_wavefront(self.net, x, y, self.state, rng)
-        elif self.cfg.threads > 1:
-            loss, grad, self.state, probs = loss_grad_parallel(self.net, x, y, self.state, rng,
-                                                               self.cfg.threads)
-        else:
-            loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model import CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
-from model.memory import release_freed_memory
+from model.heap import reuse_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
 
@@ -42,9 +42,7 @@ def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
                              weight_decay=train_cfg.weight_decay, momentum=train_cfg.momentum,
                              clip_norm=train_cfg.clip_norm, warmup_steps=train_cfg.warmup_steps,
                              decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
-                             ema_decay=train_cfg.ema_decay, threads=train_cfg.threads,
-                             parallel=train_cfg.parallel,
-                             seed=train_cfg.seed)
+                             ema_decay=train_cfg.ema_decay, seed=train_cfg.seed)
     try:
         return Trainer(net, train_stream, settings)
     except ValueError as e:
@@ -245,11 +243,9 @@ def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_d
     resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
     reports it) and in the summary as `init_from`.
     """
-    try:
+    with reuse_freed_memory():   # each step's window buffers reused, not faulted in afresh
         return _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log,
                       report, continue_from, init)
-    finally:   # the Trainer set the heap to keep freed buffers (model/memory.py); the stages
-        release_freed_memory()   # Luigi runs after Train in this process get the defaults back
 
 
 def _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log, report,

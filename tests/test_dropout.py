@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM
-from model.layers import dropout_mask, softmax_cross_entropy
+from model.regularise import dropout_mask
+from model.softmax import softmax_cross_entropy
 from model.regularise import Masks
 from tests.reference import reference_forward
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM, Trainer, TrainSettings
-from model.layers import dropout_mask
+from model.regularise import dropout_mask
 from model.regularise import RATES
 from tests.reference import reference_forward, reference_loss
 
@@ -207,40 +207,3 @@ def test_the_train_stage_keeps_validates_and_resumes_the_averaged_weights(tmp_pa
     lanes = min(32, max(1, 400 // 2000))
     want = evaluate_stream(net, np.asarray(ids[:400], np.int64), lanes=lanes, burn_in=200)
     assert row["val_nats_per_char"] == pytest.approx(want["nats_per_char"], rel=1e-6)
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-def test_lanes_split_over_threads_give_the_one_thread_gradient(threads):
-    from model.parallel import loss_grad_parallel
-    net = make(ALL_ON, L=2)
-    x, y, state = inputs(net, True, T=5, B=7)
-    masks = masks_with_zeros(net, 5, 7)
-    loss, grad, (h, c), probs = net.loss_grad_flat(x, y, state, masks=masks)
-
-    class Fixed:   # an "rng" whose draw is these masks: both paths see the same ones
-        pass
-    net.draw_masks = lambda rng, T, B: masks
-    ploss, pgrad, (ph, pc), pprobs = loss_grad_parallel(net, x, y, state, Fixed(), threads)
-    assert ploss == pytest.approx(loss, abs=1e-12)
-    np.testing.assert_allclose(pgrad, grad, atol=1e-12)
-    np.testing.assert_allclose(ph, h, atol=1e-12)
-    np.testing.assert_allclose(pc, c, atol=1e-12)
-    np.testing.assert_allclose(pprobs, probs, atol=1e-12)
-
-
-@pytest.mark.parametrize("parallel", ["layers", "lanes"])
-def test_two_thread_training_is_deterministic_and_resumes_bitwise(tmp_path, parallel):
-    from model import load_checkpoint, save_checkpoint
-    stream = np.random.default_rng(0).integers(0, 11, 2000)
-    a = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
-    b = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
-    for _ in range(4):
-        a.train_step()
-        b.train_step()
-    save_checkpoint(tmp_path / "c.ckpt", *b.state_dict())
-    c = small_trainer(stream, threads=2, parallel=parallel, **ALL_ON)
-    c.load_state_dict(*load_checkpoint(tmp_path / "c.ckpt"))
-    for _ in range(3):
-        a.train_step()
-        c.train_step()
-    np.testing.assert_array_equal(a.net.flat, c.net.flat)

@@ -1,4 +1,4 @@
-"""Stateless pieces around the recurrent layers: softmax cross-entropy and dropout."""
+"""The read-out's softmax and its cross-entropy loss (forward and backward)."""
 import numpy as np
 
 
@@ -31,13 +31,3 @@ def softmax_cross_entropy_backward(cache):
     dlogits[np.arange(n), targets] -= 1
     dlogits *= 1.0 / n
     return dlogits
-
-
-def dropout_mask(rng, shape, p, dtype):
-    """Inverted-dropout mask: zeros with probability p, 1/(1-p) elsewhere (None when p == 0)."""
-    if p <= 0:
-        return None
-    keep = rng.random(shape, dtype=np.float32) >= p
-    mask = keep.astype(dtype)
-    mask *= np.asarray(1.0 / (1.0 - p), dtype)
-    return mask
