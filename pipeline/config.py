@@ -12,7 +12,7 @@ import yaml
 
 from stages.errors import UserError
 
-from .schema import SECTIONS, Config
+from .schema import RETIRED, SECTIONS, Config
 
 SOURCE_KEYS = {"bundled": ("bundled",), "file": ("path",), "url": ("url", "sha256")}
 
@@ -68,12 +68,23 @@ def _convert(path, key, node, default):
     return value
 
 
+def _retired(path, key, node):
+    """A removed key is accepted only at the value that now always holds; else its error."""
+    allowed, message = RETIRED[key]
+    value = _scalar(node)
+    if allowed is None or value != allowed or isinstance(value, bool):
+        raise UserError(f"{_where(path, node)}: {message}")
+
+
 def _section(path, name, node, cls):
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
         return cls()   # an empty section: all defaults
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, (knode, vnode) in _mapping(path, node, f"section '{name}'").items():
+        if f"{name}.{key}" in RETIRED:
+            _retired(path, f"{name}.{key}", vnode)
+            continue
         if key not in fields:
             raise UserError(f"{_where(path, knode)}: unknown key '{name}.{key}'; "
                             f"known keys: {', '.join(fields)}")

@@ -79,10 +79,6 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
-    threads: int = spec(1, POSITIVE, "threads for a training step, one core each (1 = BLAS's own "
-                                     "threading); how the step is split: train.parallel")
-    parallel: str = spec("lanes", one_of("lanes", "layers"), "with threads > 1: the lanes split "
-                         "(lanes), or the layers in a wavefront, one thread per layer (layers)")
     ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
                                          "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")
@@ -123,6 +119,16 @@ class EvaluateConfig:
                                 "sets of real held-out text measured for each reference band")
     metrics: Optional[tuple] = spec(None, None, "sample metrics to compute (default: all registered)")
 
+
+# Keys that were removed: the one value each may still be given (what now always happens; None:
+# none), and the error for any other value, naming what replaced it.
+_RANKS = "more cores: data-parallel ranks, train.processes: N (README, \"More cores, more machines\")"
+RETIRED = {
+    "train.threads": (1, "train.threads was removed (threads splitting a step measured slower "
+                         "than one process); delete the key, or for " + _RANKS),
+    "train.parallel": (None, "train.parallel was removed with the thread splits; delete the key, "
+                             "or for " + _RANKS),
+}
 
 SECTIONS = {"corpus": CorpusConfig, "vocab": VocabConfig, "shards": ShardsConfig,
             "model": ModelConfig, "train": TrainConfig, "sample": SampleConfig,

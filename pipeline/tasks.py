@@ -134,11 +134,9 @@ class Train(Stage):
         out = super().slice()
         if not out.get("train.init_from"):
             out.pop("train.init_from", None)
-        # train.parallel says how several threads share a step: with one thread it changes
-        # nothing, and "lanes" is what threads > 1 did before the key existed - those runs keep
-        # their folders.
-        if out.get("train.threads", 1) == 1 or out.get("train.parallel") == "lanes":
-            out.pop("train.parallel", None)
+        # train.threads was removed at 1, the value every run since has used; hashing it as
+        # before keeps the folders of runs made while it existed.
+        out["train.threads"] = 1
         return out
 
     def output(self):

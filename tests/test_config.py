@@ -82,3 +82,25 @@ def test_every_shipped_config_loads(path):
     """A typo in a benchmark or example config would otherwise surface only an hour into a run."""
     cfg = load_config(path)
     assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize("text", ["train:\n  threads: 2\n", "train:\n  parallel: lanes\n",
+                                  "train:\n  parallel: layers\n", "train:\n  threads: true\n"])
+def test_removed_keys_name_their_replacement(tmp_path, text):
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, text))
+    message = str(e.value)
+    assert "c.yaml:2:" in message and "was removed" in message and "train.processes" in message
+    assert "\n" not in message
+
+
+def test_threads_one_still_loads_and_keeps_the_train_fingerprint(tmp_path):
+    """`train.threads: 1` (every shipped config had it) means what always happens now, and the
+    Train folder is the one the key's runs wrote."""
+    from pipeline.tasks import Train
+    plain = write(tmp_path, "model:\n  hidden_size: 8\n")
+    with_key = tmp_path / "k.yaml"
+    with_key.write_text("model:\n  hidden_size: 8\ntrain:\n  threads: 1\n")
+    assert load_config(with_key).train == load_config(plain).train
+    assert Train(config=str(with_key)).fingerprint() == Train(config=str(plain)).fingerprint()
+    assert Train(config=str(plain)).slice()["train.threads"] == 1
