@@ -30,11 +30,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from model import evaluate_stream  # noqa: E402
-from pipeline.init_from import vocab_path_of  # noqa: E402
+from model import evaluate_stream, load_model  # noqa: E402
+from pipeline.runs import vocab_path_of  # noqa: E402
 from pipeline.tasks import BuildVocab, EncodeShards, Train  # noqa: E402
 from stages.shards import read_stream  # noqa: E402
-from stages.train import build, load_model  # noqa: E402
+from stages.train import build  # noqa: E402
 from stages.vocab import Vocab  # noqa: E402
 from stages.warm_start import warm_start  # noqa: E402
 

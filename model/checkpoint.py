@@ -14,7 +14,10 @@ import tempfile
 
 import numpy as np
 
+from .network import CIFGLSTM
+
 MAGIC = b"CIFGCKP1"
+HEAD = len(MAGIC) + 32
 
 
 class CheckpointError(ValueError):
@@ -42,19 +45,45 @@ def save_checkpoint(path, arrays, meta):
         raise
 
 
-def load_checkpoint(path):
-    """Read a checkpoint; returns (arrays, meta). Raises CheckpointError if it is damaged."""
+def _read(path, size=-1):
     try:
         with open(path, "rb") as fh:
-            blob = fh.read()
+            return fh.read(size)
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    head = len(MAGIC) + 32
-    if len(blob) < head or blob[:len(MAGIC)] != MAGIC:
+
+
+def _check_head(path, blob):
+    if len(blob) < HEAD or blob[:len(MAGIC)] != MAGIC:
         raise CheckpointError(f"{path} is not a checkpoint (bad header or truncated)")
-    if hashlib.sha256(blob[head:]).digest() != blob[len(MAGIC):head]:
+
+
+def check_header(path):
+    """Raise CheckpointError unless `path` starts like a checkpoint (cheap: reads 40 bytes)."""
+    _check_head(path, _read(path, HEAD))
+
+
+def load_checkpoint(path):
+    """Read a checkpoint; returns (arrays, meta). Raises CheckpointError if it is damaged."""
+    blob = _read(path)
+    _check_head(path, blob)
+    if hashlib.sha256(blob[HEAD:]).digest() != blob[len(MAGIC):HEAD]:
         raise CheckpointError(f"checkpoint {path} is damaged (checksum mismatch)")
-    with np.load(io.BytesIO(blob[head:]), allow_pickle=False) as z:
+    with np.load(io.BytesIO(blob[HEAD:]), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(arrays.pop("__meta__").tobytes().decode())
     return arrays, meta
+
+
+def load_model(path):
+    """Rebuild a trained network from a checkpoint with its architecture (best.ckpt, last.ckpt,
+    or a training checkpoint); returns (net, meta). Raises CheckpointError if it is damaged."""
+    arrays, meta = load_checkpoint(path)
+    try:
+        cfg = dict(meta["model"])
+        net = CIFGLSTM(cfg.pop("input_size"), cfg.pop("hidden_size"), cfg.pop("num_layers"),
+                       cfg.pop("output_size"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
+        net.flat[...] = arrays["params"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} holds no model this code can rebuild ({e})") from None
+    return net, meta

@@ -17,7 +17,7 @@ from stages.errors import UserError
 from . import cli_generate
 from .base import MARKER
 from .config import load_config
-from .models import list_models
+from .cli_models import list_models
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)

@@ -11,12 +11,12 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from model.checkpoint import load_model
 from stages.errors import UserError
 from stages.generate import GenerateSettings, generate_stream, nats_of
-from stages.train import load_model
 from stages.vocab import Vocab
 
-from .models import choose
+from .cli_models import choose
 
 D = GenerateSettings()
 

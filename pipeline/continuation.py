@@ -6,9 +6,9 @@ The learning rate then follows the new, longer schedule from the step reached: w
 decay "constant" that is exactly the run a fresh start would give; with a decaying schedule it
 is a warm restart (the rate climbs back to where the longer schedule stands at that step).
 """
-import json
+from stages.train import checkpoints
 
-from .base import MARKER
+from .runs import complete_runs
 
 EXTENDABLE = ("train.steps", "train.time_budget_s")
 
@@ -22,23 +22,16 @@ def previous_run_checkpoint(task):
     here = task.folder()
     target = task.slice()
     inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}
+    budget = target["train.time_budget_s"]
     best = None
-    for meta_path in here.parent.glob("*/meta.json"):
-        folder = meta_path.parent
-        if folder == here or not (folder / MARKER).exists():
-            continue
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if meta.get("inputs") != inputs or _comparable(meta.get("config", {})) != _comparable(target):
+    for folder, meta in complete_runs(here.parent.parent):
+        if folder == here or meta.get("inputs") != inputs or \
+                _comparable(meta.get("config", {})) != _comparable(target):
             continue
         result = meta.get("result", {})
         steps, seconds = result.get("steps", 0), result.get("train_seconds", 0.0)
-        budget = target["train.time_budget_s"]
         short = steps < target["train.steps"] and (not budget or seconds < budget)
-        if short and (best is None or steps > best[0]):
-            ckpts = sorted((folder / "checkpoints").glob("step-*.ckpt"), reverse=True)
-            if ckpts:
-                best = (steps, ckpts[0])
+        newest = checkpoints(folder)[:1]
+        if short and newest and (best is None or steps > best[0]):
+            best = (steps, newest[0])
     return best[1] if best else None

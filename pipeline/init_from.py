@@ -12,18 +12,17 @@ stage runs and recorded in its meta.json (`result.init_from`), with the characte
 vocabulary added. A named run's vocabulary is found through the meta.json chain
 Train -> EncodeShards -> BuildVocab/vocab.json (or a vocab.json next to the checkpoint).
 """
-import json
 import logging
 import re
 from pathlib import Path
 
+from model.checkpoint import load_model
 from model.regularise import RATES
 from stages.errors import UserError
-from stages.train import load_model
 from stages.vocab import Vocab
 from stages.warm_start import warm_start
 
-from .base import MARKER
+from .runs import by_fingerprint, complete_runs, model_file, read_meta, vocab_path_of
 
 log = logging.getLogger("pipeline")
 
@@ -31,38 +30,14 @@ log = logging.getLogger("pipeline")
 ARCH_EXEMPT = ("model.seed", *(f"model.{k}" for k in RATES))
 
 
-def _meta(folder):
-    try:
-        return json.loads((Path(folder) / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _architecture(config):
     return {k: v for k, v in config.items() if k.startswith("model.") and k not in ARCH_EXEMPT}
-
-
-def _model_file(folder):
-    for name in ("best.ckpt", "last.ckpt"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _complete_runs(root):
-    """(folder, meta) of every complete Train folder under `root`, oldest first."""
-    runs = []
-    for marker in Path(root, "Train").glob(f"*/{MARKER}"):
-        meta = _meta(marker.parent)
-        if meta and _model_file(marker.parent):
-            runs.append((marker.parent, meta))
-    return sorted(runs, key=lambda r: r[1].get("finished", 0))
 
 
 def _previous(task, root):
     """Newest qualifying run whose vocabulary can still be found (a hand-deleted folder is skipped)."""
     here, arch = task.folder().resolve(), _architecture(task.slice())
-    runs = [f for f, m in _complete_runs(root)
+    runs = [f for f, m in complete_runs(root)
             if f.resolve() != here and _architecture(m.get("config", {})) == arch]
     for folder in reversed(runs):
         try:
@@ -74,8 +49,8 @@ def _previous(task, root):
     return None
 
 
-def _by_fingerprint(root, prefix):
-    found = [f for f, m in _complete_runs(root) if m.get("fingerprint", "").startswith(prefix)]
+def _one_run(root, prefix):
+    found = by_fingerprint(root, prefix)
     if not found:
         raise UserError(f"train.init_from: no complete Train run under {root}/Train has a "
                         f"fingerprint starting with {prefix!r}; use `previous`, a fingerprint "
@@ -86,23 +61,11 @@ def _by_fingerprint(root, prefix):
     return found[0]
 
 
-def vocab_path_of(train_folder):
-    """vocab.json of the run in `train_folder` (meta.json chain, else next to the checkpoint)."""
-    train_folder = Path(train_folder)
-    root = train_folder.parent.parent
-    meta = _meta(train_folder)
+def _vocab(folder):
     try:
-        shards = _meta(root / "EncodeShards" / meta["inputs"]["EncodeShards"][:16])
-        path = root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16] / "vocab.json"
-        if path.is_file():
-            return path
-    except (TypeError, KeyError):
-        pass
-    if (train_folder / "vocab.json").is_file():
-        return train_folder / "vocab.json"
-    raise UserError(f"train.init_from: cannot find the vocabulary of {train_folder} (its "
-                    "EncodeShards/BuildVocab folders are gone and no vocab.json is next to the "
-                    "checkpoint); put its vocab.json there or choose another run")
+        return vocab_path_of(folder)
+    except UserError as e:
+        raise UserError(f"train.init_from: {e}") from None
 
 
 def resolve(task):
@@ -117,7 +80,7 @@ def resolve(task):
             log.info("train.init_from: previous: no earlier run with this architecture under "
                      "%s/Train; starting from random weights", root)
             return None
-        path = _model_file(folder)
+        path = model_file(folder)
     elif Path(value).suffix == ".ckpt" or "/" in value or Path(value).is_file():
         path = Path(value)
         if not path.is_file():
@@ -125,13 +88,13 @@ def resolve(task):
                             "of a best.ckpt or last.ckpt, a Train fingerprint or `previous`")
         folder = path.parent
     elif re.fullmatch(r"[0-9a-fA-F]+", value):
-        folder = _by_fingerprint(root, value.lower())
-        path = _model_file(folder)
+        folder = _one_run(root, value.lower())
+        path = model_file(folder)
     else:
         raise UserError(f"train.init_from: {value!r} is not `previous`, a Train fingerprint or an "
                         "existing checkpoint path; fix it or set it to \"\" to start fresh")
-    meta = _meta(folder) or {}
-    return {"path": str(path), "fingerprint": meta.get("fingerprint"), "vocab": vocab_path_of(folder)}
+    meta = read_meta(folder) or {}
+    return {"path": str(path), "fingerprint": meta.get("fingerprint"), "vocab": _vocab(folder)}
 
 
 def initializer(task, vocab):

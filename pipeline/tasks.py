@@ -12,7 +12,7 @@ from stages.sample import sample_texts
 from stages.shards import encode_shards
 from stages.sources import corpus_identity, fetch_corpus, match_files
 from stages.tokens import open_tokens
-from stages.train import load_model, run_training
+from stages.train import load_trained, run_training
 from stages.vocab import Vocab, build_vocab, count_chars
 
 from .base import Stage, canonical, produces
@@ -174,7 +174,7 @@ class Sample(Stage):
     @produces()
     def run(self, folder):
         vocab = Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
-        net, _ = load_model(self.input_folder(Train) / "best.ckpt")
+        net, _ = load_trained(self.input_folder(Train))
         self.doing("sampling", "sample.num_samples")
         return sample_texts(net, vocab, self.cfg.sample, self.cfg.vocab.unknown, folder)
 

@@ -29,7 +29,7 @@ from .metrics.uncertainty import LEVEL, intervals, paired_difference, verdict_wo
 from .ngram import KneserNeyLM
 from .sample import encode_prime, generate_texts
 from .tokens import open_tokens
-from .train import load_model
+from .train import load_trained
 from .vocab import Vocab
 
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
@@ -94,7 +94,7 @@ def evaluate_report(inputs, cfg, folder, step=None):
     # Bounded by evaluate.max_chars / ngram_max_chars: memory and time do not grow with the corpus.
     val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
     train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
-    net, model_meta = load_model(Path(inputs["Train"], "best.ckpt"))
+    net, model_meta = load_trained(inputs["Train"])
     step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.02)
     held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate,
                                 [end - start for start, end in scored["blocks"]])

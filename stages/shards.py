@@ -224,7 +224,7 @@ def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerpr
     for index in range(int(head["shard_count"])):
         pos = _read_shard(out_dir / shard_name(split, index), head, index, out, pos)
     if pos != len(out) or (len(out) and out.max() >= int(head["vocab_size"])):
-        raise _damaged(out_dir / shard_name(split, 0), "shards do not add up to the split")
+        raise damaged(out_dir / shard_name(split, 0), "shards do not add up to the split")
     return out
 
 
@@ -233,23 +233,29 @@ def _shard_meta(path: Path) -> dict[str, str]:
         raw = pq.read_schema(path).metadata or {}
         meta = {k.decode(): v.decode() for k, v in raw.items()}
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     missing = [key for key in _REQUIRED_META if key not in meta]
     if missing:
-        raise _damaged(path, f"metadata lacks {', '.join(missing)}")
+        raise damaged(path, f"metadata lacks {', '.join(missing)}")
+    return meta
+
+
+def matching_shard_meta(path: Path, head: dict[str, str], index: int, keys) -> dict[str, str]:
+    """Metadata of shard `index` of a split, checked to agree with the first shard's on `keys`."""
+    meta = _shard_meta(path)
+    if any(meta.get(k) != head.get(k) for k in keys) or meta.get("shard_index") != str(index):
+        raise damaged(path, "its metadata does not match the first shard of the split")
     return meta
 
 
 def _read_shard(path: Path, head: dict[str, str], index: int, out: np.ndarray, pos: int) -> int:
-    meta = _shard_meta(path)
-    same = ("vocab_fingerprint", "split", "split_tokens", "seq_len", "token_dtype", "shard_count")
-    if any(meta.get(k) != head[k] for k in same) or meta.get("shard_index") != str(index):
-        raise _damaged(path, "its metadata does not match the first shard of the split")
+    matching_shard_meta(path, head, index,
+                        ("vocab_fingerprint", "split", "split_tokens", "seq_len", "token_dtype", "shard_count"))
     try:
         for batch in pq.ParquetFile(path).iter_batches(columns=["row", "tokens"]):
             pos = _copy_batch(path, batch, out, pos, int(head["seq_len"]))
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     return pos
 
 
@@ -262,10 +268,10 @@ def _copy_batch(path: Path, batch: pa.RecordBatch, out: np.ndarray, pos: int, se
             or not np.array_equal(_numpy_view(rows, np.int64), expected_rows)
             or not np.array_equal(np.diff(_numpy_view(tokens.offsets, np.int32)), expected_lens)
             or not expected_lens.all()):
-        raise _damaged(path, f"rows from {first} are out of sequence or have the wrong length")
+        raise damaged(path, f"rows from {first} are out of sequence or have the wrong length")
     values = tokens.flatten()   # the ids of these rows, sliced without copying
     if values.null_count or values.type != _ARROW_IDS.get(out.dtype.str):
-        raise _damaged(path, f"token ids of rows from {first} are missing or not {out.dtype}")
+        raise damaged(path, f"token ids of rows from {first} are missing or not {out.dtype}")
     data = _numpy_view(values, out.dtype)
     out[pos:pos + len(data)] = data
     return pos + len(data)
@@ -279,6 +285,7 @@ def _numpy_view(array: pa.Array, dtype) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype)[array.offset:array.offset + len(array)]
 
 
-def _damaged(path: Path, reason: object) -> UserError:
+def damaged(path: Path, reason: object) -> UserError:
+    """The one-line error for a shard (or its split's token file) that cannot be trusted."""
     text = " ".join(str(reason).split()) or type(reason).__name__
     return UserError(f"shard {path} is damaged or unreadable ({text}): delete {path.parent} and rerun EncodeShards")

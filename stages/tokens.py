@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.errors import UserError
-from stages.shards import _damaged, _shard_meta, first_shard_meta, shard_name
+from stages.shards import damaged, first_shard_meta, matching_shard_meta, shard_name
 
 CHUNK = 1 << 22   # ids per read when a caller walks the whole split
 
@@ -74,12 +74,9 @@ def open_tokens(out_dir: str | os.PathLike, split: str, *,
     head = first_shard_meta(out_dir, split, expect_vocab_fingerprint)
     same = ("vocab_fingerprint", "split", "split_tokens", "token_dtype", "shard_count", "token_file")
     for index in range(1, int(head["shard_count"])):
-        path = out_dir / shard_name(split, index)
-        meta = _shard_meta(path)
-        if any(meta.get(k) != head.get(k) for k in same) or meta.get("shard_index") != str(index):
-            raise _damaged(path, "its metadata does not match the first shard of the split")
+        matching_shard_meta(out_dir / shard_name(split, index), head, index, same)
     if "token_file" not in head:
-        raise _damaged(out_dir / shard_name(split, 0), "metadata lacks token_file (shards from an older version)")
+        raise damaged(out_dir / shard_name(split, 0), "metadata lacks token_file (shards from an older version)")
     dtype, tokens = np.dtype(head["token_dtype"]), int(head["split_tokens"])
     path = out_dir / head["token_file"]
     try:

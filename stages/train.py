@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream, load_checkpoint, save_checkpoint
+from model import (CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream,
+                   load_checkpoint, load_model, save_checkpoint)
 from model.heap import reuse_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
@@ -96,17 +97,12 @@ def save_model(trainer, path, extra):
         save_net(net, path, {"step": trainer.step, "averaged": trainer.avg is not None, **extra})
 
 
-def load_model(path):
-    """Rebuild a trained network from `best.ckpt` / `last.ckpt`."""
+def load_trained(folder):
+    """(net, meta) of a finished Train folder's best.ckpt; damage names the folder to redo."""
     try:
-        arrays, meta = load_checkpoint(path)
+        return load_model(Path(folder) / "best.ckpt")
     except CheckpointError as e:
-        raise UserError(f"{e}: delete the folder {Path(path).parent} and rerun") from None
-    cfg = dict(meta["model"])
-    net = CIFGLSTM(cfg.pop("input_size"), cfg.pop("hidden_size"), cfg.pop("num_layers"),
-                   cfg.pop("output_size"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
-    net.flat[...] = arrays["params"]
-    return net, meta
+        raise UserError(f"{e}: delete the folder {folder} and rerun") from None
 
 
 @contextmanager

@@ -10,7 +10,7 @@ class FakeTask:
         self.root, self.cfg = root, {"train.steps": steps, "train.time_budget_s": budget, "model.x": 1}
 
     def folder(self):
-        return self.root / "new"
+        return self.root / "Train" / "new"
 
     def slice(self):
         return dict(self.cfg)
@@ -20,9 +20,10 @@ class FakeTask:
 
 
 def finished_run(root, name, steps, seconds, budget, config_steps=10 ** 6):
-    folder = root / name
+    folder = root / "Train" / name   # the layout of <artifacts_dir>/Train/<fingerprint>
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "checkpoints" / f"step-{steps:08d}.ckpt").write_bytes(b"x")
+    (folder / "last.ckpt").write_bytes(b"x")
     meta = {"inputs": {}, "config": {"train.steps": config_steps, "train.time_budget_s": budget,
                                      "model.x": 1},
             "result": {"steps": steps, "train_seconds": seconds}}

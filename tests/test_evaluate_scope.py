@@ -9,7 +9,7 @@ from model import evaluate_stream
 from stages.heldout_scope import fitting_text, scored_validation
 from stages.ngram import KneserNeyLM
 from stages.shards import read_stream
-from stages.train import load_model
+from model.checkpoint import load_model
 from stages.metrics.uncertainty import intervals
 from tests.conftest import run_luigi, write_config
 

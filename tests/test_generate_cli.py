@@ -161,6 +161,7 @@ def test_train_prefix_and_checkpoint_choose_that_model(world, capsys):
     (["--train", "abcdef"], "matches 2 trained models"),
     (["--train", "abcdef12", "--checkpoint", "x.ckpt"], "--checkpoint or --train"),
     (["--checkpoint", "/no/such/best.ckpt"], "does not exist"),
+    (["--checkpoint", __file__], "is not a checkpoint"),   # a text file with no vocab.json beside it
     (["--strategy", "bem"], "unknown"),
     (["--top-p", "2"], "top_p"),
     (["--strategy", "beam", "--num", "9"], "beam width"),

@@ -187,7 +187,8 @@ def test_the_train_stage_keeps_validates_and_resumes_the_averaged_weights(tmp_pa
     """With ema_decay on, last.ckpt holds the average, and the curve scores the average."""
     from model import evaluate_stream, load_checkpoint
     from pipeline.config import load_config
-    from stages.train import load_model, run_training
+    from model import load_model
+    from stages.train import run_training
     from stages.vocab import Vocab
     from tests.conftest import write_config
     vocab = Vocab(tuple(sorted("\n abcdeh")))

@@ -224,3 +224,13 @@ def test_markdown_table_cells_escape_pipes_and_accept_numpy_numbers():
     md = render_markdown(rep, {})
     assert "| n-gram Kneser-Ney | 1.5000 | 2.000 | 4.00 |" in md
     assert "| a\\|b | n/a | 2.2 |" in md
+
+
+def test_writing_markdown_does_not_load_matplotlib():
+    """report.md needs no plotting library: importing its writer must not pull matplotlib in."""
+    import subprocess
+    import sys
+    from tests.conftest import REPO
+    code = "import sys, stages.report.markdown; print(sorted(m for m in sys.modules if 'matplotlib' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"

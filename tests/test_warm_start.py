@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM
-from pipeline.init_from import resolve, vocab_path_of
+from pipeline.init_from import resolve
+from pipeline.runs import vocab_path_of
 from pipeline.tasks import Train
 from stages.errors import UserError
 from stages.train import run_training, save_net

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from stages.metrics.bands import position
-from stages.report.render import is_finite
+from stages.report import is_finite
 
 EXCERPT_CHARS = 600
 EXCERPT_COUNT = 3

@@ -8,7 +8,6 @@ non-interactive Agg backend (the pipeline runs headless) and written through
 from __future__ import annotations
 
 import math
-import numbers
 
 import matplotlib
 
@@ -19,8 +18,9 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from stages.atomic import atomic_path  # noqa: E402
+from stages.report import is_finite  # noqa: E402
 
-__all__ = ["is_finite", "plot_learning_curve", "plot_sample_metrics"]
+__all__ = ["plot_learning_curve", "plot_sample_metrics"]
 
 DPI = 100
 CURVE_SIZE_IN = (12.0, 4.5)
@@ -36,11 +36,6 @@ KINDS = (("floor", "floor (n-gram samples)", "#9e9e9e"),
          ("model", "model", "#1565c0"))
 BAND_ALPHA = 0.22  # the reference band: shaded, light enough for the bars to read on top
 BASELINE_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-
-def is_finite(x) -> bool:
-    """True for a real number (NumPy scalars too) that is not NaN/inf; None and bools are not."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
 
 def _save(fig, path) -> None:
     """Write `fig` as PNG atomically and always release it (pyplot keeps figures alive)."""

@@ -1,16 +1,16 @@
 """Trained models: which one `generate` uses, and `python -m pipeline models` to list them.
 
-A model is a complete Train folder (best.ckpt, else last.ckpt) plus the vocabulary it was
-trained with, found through the meta.json chain (pipeline/init_from.py) or a vocab.json next to
-the checkpoint.
+A model is a complete Train run (pipeline/runs.py: best.ckpt, else last.ckpt) plus the
+vocabulary it was trained with.
 """
 import time
 from pathlib import Path
 
+from model.checkpoint import CheckpointError, check_header
 from stages.errors import UserError
 
 from .config import load_config
-from .init_from import _complete_runs, _model_file, vocab_path_of
+from .runs import by_fingerprint, complete_runs, model_file, vocab_path_of
 from .tasks import Train
 
 TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
@@ -31,35 +31,38 @@ def from_checkpoint(path):
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; give the path of a best.ckpt or "
                         "last.ckpt (see `python -m pipeline models`)")
+    try:
+        check_header(path)   # the file first: its vocabulary is looked for next to it
+    except CheckpointError as e:
+        raise UserError(f"{e}; give the path of a best.ckpt or last.ckpt (see "
+                        "`python -m pipeline models`)") from None
     return path, _vocab_of(path.parent, f"checkpoint {path}")
 
 
 def from_fingerprint(root, prefix):
     """(checkpoint, vocab.json) of the one complete Train run whose fingerprint starts so."""
-    prefix = prefix.strip().lower()
-    found = [f for f, m in _complete_runs(root)
-             if prefix and m.get("fingerprint", "").startswith(prefix)]
+    found = by_fingerprint(root, prefix)
     if not found:
         raise UserError(f"no trained model under {root}/Train has a fingerprint starting with "
                         f"{prefix!r}; `python -m pipeline models` lists them")
     if len(found) > 1:
         raise UserError(f"{prefix!r} matches {len(found)} trained models; give more characters "
                         "of the fingerprint (`python -m pipeline models` lists them)")
-    return _model_file(found[0]), _vocab_of(found[0], f"run {found[0]}")
+    return model_file(found[0]), _vocab_of(found[0], f"run {found[0]}")
 
 
 def default_model(cfg_path, note=lambda msg: None):
     """The config's own trained model; if it has none, the newest trained model."""
     train = Train(config=cfg_path)
     if train.complete():
-        return _model_file(train.folder()), _vocab_of(train.folder(), f"run {train.folder()}")
+        return model_file(train.folder()), _vocab_of(train.folder(), f"run {train.folder()}")
     root = Path(load_config(cfg_path).artifacts_dir)
-    runs = _complete_runs(root)
+    runs = complete_runs(root)
     if not runs:
         raise UserError(f"no trained model under {root}/Train; {TRAIN_HINT}")
     folder = runs[-1][0]
     note(f"{cfg_path} has no trained model yet: using the newest, {folder.name}")
-    return _model_file(folder), _vocab_of(folder, f"run {folder}")
+    return model_file(folder), _vocab_of(folder, f"run {folder}")
 
 
 def choose(cfg_path, checkpoint=None, train=None, note=lambda msg: None):
@@ -83,7 +86,7 @@ def _differing(metas):
 def model_rows(cfg_path):
     """One dict per complete Train run, oldest first; `current` marks the config's own."""
     root = Path(load_config(cfg_path).artifacts_dir)
-    runs = _complete_runs(root)
+    runs = complete_runs(root)
     here = Train(config=cfg_path).folder().resolve()
     keys, configs = _differing([m for _, m in runs])
     out = []
