@@ -17,9 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from model import CIFGLSTM  # noqa: E402
+from model import CIFGLSTM, load_model  # noqa: E402
 from stages.generate import GenerateSettings, generate_stream  # noqa: E402
-from model.checkpoint import load_model  # noqa: E402
 from stages.vocab import Vocab  # noqa: E402
 
 CASES = {"sample": {"strategy": "sample"}, "greedy": {"strategy": "greedy"},

@@ -7,9 +7,11 @@ operand shapes, so its logits and states are bitwise equal to the forward's (tes
 buffers allocated once: the sampled text for a seed does not change.
 
 The elementwise update is the cell's own (`model.cell.cell_step`), run on the gates where the
-GEMM leaves them, as strided (B, H) views of the (B, G*H) row. The window loop first copies
-each step's gates into a gate-major scratch, which pays at a training batch; for the few
-streams generation steps it measured no faster (benchmarks/README.md, "Generation speed").
+GEMM leaves them, as strided (B, H) views of the (B, G*H) row. Sharing it cost nothing: one
+step at 2x384 took 136 / 1,618 us (1 / 32 streams) against 143 / 1,620 for the stepper's own
+copy of the update before (medians of four alternated runs). The window loop copies each
+step's gates gate-major first, which pays at a training batch; here it measured no faster
+(1.02x / 1.00x the time, benchmarks/stepper_layouts.py; benchmarks/README.md, "Generation speed").
 """
 import numpy as np
 
