@@ -264,9 +264,17 @@ class CIFGLSTM:
         loss, gflat, state, _ = self.loss_grad_flat(x, targets, state, rng, masks)
         return loss, self.views(gflat), state
 
-    def loss_grad_flat(self, x, targets, state=None, rng=None, masks=None):
-        """As `loss_and_grads`, with the gradient as one flat vector and the posteriors."""
+    def loss_grad_flat(self, x, targets, state=None, rng=None, masks=None, positions=None):
+        """As `loss_and_grads`, with the gradient as one flat vector and the posteriors.
+
+        `positions`: when this window holds one rank's lanes of a larger batch, the number of
+        positions in the whole batch; loss and gradient are then this window's share of the
+        batch mean, and the ranks' shares add up to it (model/ranks.py).
+        """
         logits, state, cache = self.forward(x, state, rng, for_backward=True, masks=masks)
-        loss, ce_cache = softmax_cross_entropy(logits, np.asarray(targets).reshape(-1))
-        gflat = self.backward(softmax_cross_entropy_backward(ce_cache), cache)
+        targets = np.asarray(targets).reshape(-1)
+        loss, ce_cache = softmax_cross_entropy(logits, targets)
+        gflat = self.backward(softmax_cross_entropy_backward(ce_cache, positions), cache)
+        if positions is not None:
+            loss *= targets.size / positions
         return loss, gflat, state, ce_cache[0]

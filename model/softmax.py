@@ -23,11 +23,15 @@ def softmax_cross_entropy(logits, targets):
     return float(loss), (probs, targets)
 
 
-def softmax_cross_entropy_backward(cache):
-    """Gradient of the mean cross-entropy w.r.t. the logits: (p - onehot(y)) / N."""
+def softmax_cross_entropy_backward(cache, n=None):
+    """Gradient of the mean cross-entropy w.r.t. the logits: (p - onehot(y)) / N.
+
+    `n`: the number of positions the mean is over, when these N rows are one rank's share of a
+    larger batch (default: N). Each row's gradient is then exactly what it is in the whole batch.
+    """
     probs, targets = cache
-    n = targets.shape[0]
+    n = targets.shape[0] if n is None else n
     dlogits = probs.copy()
-    dlogits[np.arange(n), targets] -= 1
+    dlogits[np.arange(targets.shape[0]), targets] -= 1
     dlogits *= 1.0 / n
     return dlogits

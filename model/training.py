@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .optim import clip_global_norm, learning_rate, make_optimizer
+from .ranks import Ranks
 
 
 class DivergenceError(RuntimeError):
@@ -47,12 +48,14 @@ class Lanes:
     T + 1 characters from k * T on, read as a ring. Only the B start positions are kept: each
     window is sliced out of the stream when it is asked for, so the memory used does not grow
     with the stream. The stream may be an array or anything with `len`, `dtype` and contiguous
-    slices, such as a TokenFile that reads the slices from disk.
+    slices, such as a TokenFile that reads the slices from disk. `part` = (lo, hi) reads only
+    lanes lo:hi of the B (a data-parallel rank's block); where each lane starts does not change.
     """
 
-    def __init__(self, stream, batch, seq_len, seed):
+    def __init__(self, stream, batch, seq_len, seed, part=None):
         self.stream = stream if hasattr(stream, "dtype") else np.asarray(stream)
         self.B, self.T, self.seed = batch, seq_len, seed
+        self.part = part or (0, batch)   # the lanes this process reads (a data-parallel rank's)
         self.lane_len = (len(self.stream) - 1) // batch
         if self.lane_len < seq_len + 1:
             raise ValueError(f"the training stream ({len(self.stream)} chars) is too short for "
@@ -69,8 +72,9 @@ class Lanes:
 
     def window(self, epoch, pos):
         n, span = len(self.stream), self.T + 1
-        chunk = np.empty((span, self.B), np.int64)                 # (T + 1, B)
-        for b, start in enumerate((self._starts_for(epoch) + pos * self.T) % n):
+        lo, hi = self.part
+        chunk = np.empty((span, hi - lo), np.int64)                # (T + 1, lanes of this part)
+        for b, start in enumerate((self._starts_for(epoch)[lo:hi] + pos * self.T) % n):
             head = self.stream[start:start + span]
             chunk[:len(head), b] = head
             if len(head) < span:                                   # the ring wraps to the start
@@ -79,11 +83,18 @@ class Lanes:
 
 
 class Trainer:
-    """Owns one training run: network, optimizer, RNG, data cursor and carried state."""
+    """Owns one training run: network, optimizer, RNG, data cursor and carried state.
 
-    def __init__(self, net, stream, settings: TrainSettings):
-        self.net, self.cfg = net, settings
-        self.lanes = Lanes(stream, settings.batch_size, settings.seq_len, settings.seed)
+    With data-parallel `ranks` (model/ranks.py) each process makes one of these, reads its
+    block of lanes, and sums gradients with the others every step; every rank draws the whole
+    batch's masks from the same RNG and keeps its block, so N ranks use the masks one process
+    would, and they apply the same update to the same parameters.
+    """
+
+    def __init__(self, net, stream, settings: TrainSettings, ranks=None):
+        self.net, self.cfg, self.ranks = net, settings, ranks or Ranks()
+        part = self.ranks.lanes(settings.batch_size)
+        self.lanes = Lanes(stream, settings.batch_size, settings.seq_len, settings.seed, part)
         decay_mask = np.zeros_like(net.flat)
         for name, view in net.views(decay_mask).items():
             view[...] = 1.0 if name.startswith("W") else 0.0
@@ -92,7 +103,8 @@ class Trainer:
                                   **({"momentum": settings.momentum} if settings.optimizer == "sgd" else {}))
         self.rng = np.random.default_rng([settings.seed, 1])
         self.step, self.epoch, self.pos, self.seconds = 0, 0, 0, 0.0
-        self.state = net.zero_state(settings.batch_size)
+        self.state = net.zero_state(part[1] - part[0])
+        self._synced = None   # rank 0's clock at the last gradient sum (ranks only)
         # Float64 so that a decay of 0.9995 does not round each small update away.
         self.avg = np.zeros(net.flat.shape, np.float64) if settings.ema_decay > 0 else None
 
@@ -105,12 +117,21 @@ class Trainer:
     def done(self):
         return self.progress() >= 1.0
 
-    def train_step(self):
-        """One optimizer update on the next window of every lane; returns its statistics."""
+    def train_step(self, stop=False):
+        """One optimizer update on the next window of every lane; returns its statistics.
+
+        `stop`: this process was asked to stop; with ranks the request is shared in the step's
+        sum, so that all stop after the same step (stats["stop"]).
+        """
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
         rng = self.rng if self.net.stochastic else None
-        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+        if self.ranks.size == 1:
+            loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
+            correct = float((probs.argmax(axis=1) == y.reshape(-1)).sum())
+            top, seconds = float(probs.max(axis=1).sum()), None
+        else:
+            loss, grad, correct, top, stop, seconds = self._summed_step(x, y, rng, stop, t0)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else
@@ -122,11 +143,33 @@ class Trainer:
         self.opt.step(self.net.flat, grad, lr)
         self._update_average()
         self._advance()
-        self.seconds += time.perf_counter() - t0
+        self.seconds += time.perf_counter() - t0 if seconds is None else seconds
+        n = y.shape[0] * self.cfg.batch_size
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
-                "accuracy": float((probs.argmax(axis=1) == y.reshape(-1)).mean()),
-                "mean_max_posterior": float(probs.max(axis=1).mean()),
-                "chars": int(y.size), "epoch": self.epoch}
+                "accuracy": correct / n, "mean_max_posterior": top / n,
+                "chars": n, "epoch": self.epoch, "stop": bool(stop)}
+
+    def _summed_step(self, x, y, rng, stop, t0):
+        """This rank's share of the step, summed over the ranks with one Allreduce.
+
+        The buffer is the flat gradient followed by the loss share, the correct top-1 count,
+        the summed max posterior, the stop votes and rank 0's seconds since the last sum (so
+        that every rank counts the same training time and a time budget ends them together).
+        """
+        T, B = y.shape[0], self.cfg.batch_size
+        masks = self.net.draw_masks(rng, T, B).lanes(*self.lanes.part) if rng is not None else None
+        loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, masks=masks,
+                                                                positions=T * B)
+        buf = np.empty(grad.size + 5, grad.dtype)
+        buf[:grad.size] = grad
+        now = time.perf_counter()
+        seconds = (now - (self._synced or t0)) if self.ranks.root else 0.0
+        buf[grad.size:] = (loss, (probs.argmax(axis=1) == y.reshape(-1)).sum(),
+                           probs.max(axis=1).sum(), float(stop), seconds)
+        self.ranks.sum(buf)
+        self._synced = time.perf_counter() if self.ranks.root else None
+        loss, correct, top, stop, seconds = (float(v) for v in buf[grad.size:])
+        return loss, buf[:grad.size], correct, top, stop > 0, seconds
 
     def _update_average(self):
         """avg <- d avg + (1 - d) params, with d = min(ema_decay, (1 + t) / (10 + t)).
@@ -161,11 +204,16 @@ class Trainer:
         self.pos += 1
         if self.pos >= self.lanes.windows_per_epoch:   # new epoch: new lanes, fresh state
             self.epoch, self.pos = self.epoch + 1, 0
-            self.state = self.net.zero_state(self.cfg.batch_size)
+            self.state = self.net.zero_state(self.state[0].shape[1])
 
     def state_dict(self):
-        """(arrays, meta) holding everything needed to continue exactly."""
-        arrays = {"params": self.net.flat, "state.h": self.state[0], "state.c": self.state[1]}
+        """(arrays, meta) holding everything needed to continue exactly.
+
+        The carried state is the whole batch's: with ranks this gathers every rank's block of
+        lanes, so all ranks must call it at the same step.
+        """
+        h, c = (self.ranks.gather_lanes(a, axis=1) for a in self.state)
+        arrays = {"params": self.net.flat, "state.h": h, "state.c": c}
         if self.avg is not None:
             arrays["avg"] = self.avg
         opt = self.opt.state_dict()
@@ -179,7 +227,8 @@ class Trainer:
         if arrays["params"].shape != self.net.flat.shape:
             raise ValueError("checkpoint parameters do not match this model's size")
         self.net.flat[...] = arrays["params"]
-        self.state = (arrays["state.h"].copy(), arrays["state.c"].copy())
+        lo, hi = self.lanes.part     # this rank's lanes of the whole batch's state
+        self.state = (arrays["state.h"][:, lo:hi].copy(), arrays["state.c"][:, lo:hi].copy())
         if self.avg is not None:   # a run that had no average (continued with one) starts it here
             self.avg[...] = arrays["avg"] if "avg" in arrays else arrays["params"]
         self.opt.load_state_dict({"t": meta["opt_t"], **arrays})

@@ -4,6 +4,7 @@ Every key, its type, default and allowed range lives here and nowhere else; the 
 configuration reference is checked against this file by the tests. `check` metadata holds a
 predicate and the phrase used in the error message when it fails.
 """
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -79,6 +80,11 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
+    processes: int = spec(1, POSITIVE, "data-parallel training ranks (MPI processes, one BLAS thread "
+                          "each); batch_size is split evenly between them (1 = this process)")
+    hosts: tuple = spec((), (lambda v: isinstance(v, tuple) and all(re.fullmatch(r"[^\s:,]+(:[1-9][0-9]*)?", str(h)) for h in v),
+                             "must be a list of host or host:slots"),
+                        "machines for the ranks, as host:slots (MPI's -hosts); empty = this machine")
     ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
                                          "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")

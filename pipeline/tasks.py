@@ -18,6 +18,7 @@ from stages.vocab import Vocab, build_vocab, count_chars
 from .base import Stage, canonical, produces
 from .continuation import previous_run_checkpoint
 from .init_from import initializer
+from .ranks import launch as launch_ranks
 
 log = logging.getLogger("pipeline")
 
@@ -121,7 +122,10 @@ class EncodeShards(Stage):
 class Train(Stage):
     """Train the CIFG-LSTM; resumes from its checkpoints after a crash or interruption."""
     KEYS = ("model", "train", "shards.seq_len")
-    VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every")
+    # Where the run computes is not what it computes: N ranks follow the one-process trajectory
+    # up to float summation order, so train.processes and train.hosts leave the folder alone.
+    VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every",
+                "train.processes", "train.hosts")
     VERSION = "2"   # 2: embedding-style init of character rows, input-gate bias +1
     resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
 
@@ -144,6 +148,12 @@ class Train(Stage):
 
     @produces(resumable=True)
     def run(self, folder):
+        if self.cfg.train.processes > 1:
+            return launch_ranks(self, folder)   # pipeline/ranks.py: N ranks, each calls train()
+        return self.train(folder)
+
+    def train(self, folder, ranks=None, log=log.info, report=None):
+        """Train into `folder` in this process (one data-parallel rank of several, with `ranks`)."""
         shards, vocab = self.input_folder(EncodeShards), Vocab.load(self.input_folder(BuildVocab) / "vocab.json")
         # The validation slice scored during training is held whole: train.eval_chars bounds it.
         self.doing("training and scoring the validation slice",
@@ -152,7 +162,7 @@ class Train(Stage):
         streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
-                            folder, log=log.info, report=self._report,
+                            folder, log=log, report=report or self._report, ranks=ranks,
                             continue_from=previous_run_checkpoint(self), init=initializer(self, vocab))
 
     def _report(self, fraction, message):

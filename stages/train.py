@@ -17,23 +17,23 @@ from pathlib import Path
 import numpy as np
 
 from model import (CheckpointError, CIFGLSTM, DivergenceError, Trainer, TrainSettings, evaluate_stream,
-                   load_checkpoint, load_model, save_checkpoint)
+                   load_model, save_checkpoint)
 from model.heap import reuse_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
 
-from .atomic import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_text
 from .errors import UserError
+from .train_start import checkpoints, start
 
 KEEP_CHECKPOINTS = 2
-INIT_RECORD = "init_from.json"   # what a warm-started run started from
 
 
 class Interrupted(UserError):
     """Training was stopped by a signal after saving a checkpoint."""
 
 
-def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
+def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream, ranks=None):
     net = CIFGLSTM(vocab_size, model_cfg.hidden_size, model_cfg.num_layers, vocab_size,
                    seed=model_cfg.seed, dtype=np.dtype(model_cfg.dtype), cell=model_cfg.cell,
                    char_inputs=True, **rates_of(model_cfg))
@@ -45,27 +45,9 @@ def build(model_cfg, train_cfg, seq_len, vocab_size, train_stream):
                              decay=train_cfg.decay, min_lr_ratio=train_cfg.min_lr_ratio,
                              ema_decay=train_cfg.ema_decay, seed=train_cfg.seed)
     try:
-        return Trainer(net, train_stream, settings)
+        return Trainer(net, train_stream, settings, ranks)
     except ValueError as e:
         raise UserError(f"{e} (train.batch_size / shards.seq_len)") from None
-
-
-def checkpoints(out_dir):
-    """Checkpoint files, newest first."""
-    return sorted(Path(out_dir, "checkpoints").glob("step-*.ckpt"), reverse=True)
-
-
-def resume(trainer, out_dir, log):
-    """Load the newest checkpoint that verifies; returns its path or None."""
-    for path in checkpoints(out_dir):
-        try:
-            trainer.load_state_dict(*load_checkpoint(path))
-        except (CheckpointError, KeyError, ValueError) as e:
-            log(f"skipping damaged checkpoint {path.name}: {e}")
-            continue
-        log(f"resumed from {path.name} (step {trainer.step})")
-        return path
-    return None
 
 
 def remove_stale_temp_files(out_dir):
@@ -76,11 +58,22 @@ def remove_stale_temp_files(out_dir):
         stale.unlink(missing_ok=True)
 
 
+class RanksDisagree(RuntimeError):
+    """Data-parallel ranks no longer hold the same parameters (they must, step after step)."""
+
+
 def write_checkpoint(trainer, out_dir):
+    """Save the complete training state (rank 0 writes; every rank must call it together)."""
+    if not trainer.ranks.same_everywhere(trainer.net.flat):
+        raise RanksDisagree(f"the training ranks' parameters differ at step {trainer.step}; "
+                            "rerun to resume from the last checkpoint (and report this)")
+    state = trainer.state_dict()   # gathers every rank's lanes of the carried state
+    if not trainer.ranks.root:
+        return None
     folder = Path(out_dir, "checkpoints")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{trainer.step:08d}.ckpt"
-    save_checkpoint(path, *trainer.state_dict())
+    save_checkpoint(path, *state)
     for old in checkpoints(out_dir)[KEEP_CHECKPOINTS:]:
         old.unlink(missing_ok=True)
     return path
@@ -141,17 +134,22 @@ def _restore_metrics(path, upto_step):
 
 
 class _Monitor:
-    """Log lines, learning curve, best model and progress reporting for one run."""
+    """Log lines, learning curve, best model and progress reporting for one run (rank 0's)."""
 
     def __init__(self, trainer, out_dir, val_ids, vocab, cfg, log, report):
         self.tr, self.out, self.val, self.vocab, self.cfg = trainer, Path(out_dir), val_ids, vocab, cfg
         self.log, self.report = log, report or (lambda fraction, message: None)
-        self.curve = _restore_metrics(self.out / "metrics.jsonl", trainer.step)
+        self.root = trainer.ranks.root
+        self.curve = _restore_metrics(self.out / "metrics.jsonl", trainer.step) if self.root else []
         self.best = min((r["val_nats_per_char"] for r in self.curve), default=float("inf"))
         self.window, self.t0, self.eval_seconds = [], time.perf_counter(), 0.0
         self.since_eval = []   # training losses since the last evaluation (the curve's train_loss)
 
     def after_step(self, stats):
+        if not self.root:    # the other ranks only take part in the checkpoint's gather
+            if stats["step"] % self.cfg.checkpoint_every == 0:
+                write_checkpoint(self.tr, self.out)
+            return
         self.window.append(stats)
         self.since_eval.append(stats["loss"])
         self.last_lr = stats["lr"]
@@ -210,65 +208,52 @@ def sample_text(net, vocab, length, prime="\n", temperature=0.8, seed=0):
     return vocab.decode(ids[0])
 
 
-def _start(trainer, out_dir, log, continue_from, init):
-    """Resume this folder's run, else continue a finished one, else warm- or cold-start.
-
-    Returns (checkpoint resumed from or None, warm-start record or None).
-    """
-    resumed = resume(trainer, out_dir, log)
-    init_record, started_from = out_dir / INIT_RECORD, None
-    if resumed is None and continue_from is not None:
-        trainer.load_state_dict(*load_checkpoint(continue_from))
-        log(f"continuing a finished run from {continue_from} (step {trainer.step})")
-    elif resumed is None:
-        started_from = init(trainer.net) if init is not None else None
-        if started_from is not None:
-            atomic_write_json(init_record, started_from)
-        else:
-            init_record.unlink(missing_ok=True)
-    elif init_record.exists():
-        started_from = json.loads(init_record.read_text())
-    return resumed, started_from
-
-
 def run_training(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, *, log=print,
-                 report=None, continue_from=None, init=None):
+                 report=None, continue_from=None, init=None, ranks=None):
     """Train (or resume) into `out_dir`; returns a summary dict for meta.json.
 
     `init(net) -> dict | None` (a warm start) sets the initial weights of a run that neither
     resumes nor continues; what it returns is kept in `init_from.json` (so a resumed run still
-    reports it) and in the summary as `init_from`.
+    reports it) and in the summary as `init_from`. `ranks` (model/ranks.py): this process is
+    one of several data-parallel ranks; rank 0 writes every file and returns the summary, the
+    others return None.
     """
     with reuse_freed_memory():   # each step's window buffers reused, not faulted in afresh
         return _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log,
-                      report, continue_from, init)
+                      report, continue_from, init, ranks)
 
 
 def _train(train_ids, val_ids, vocab, model_cfg, train_cfg, seq_len, out_dir, log, report,
-           continue_from, init):
+           continue_from, init, ranks):
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out_dir)
-    trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids)
-    resumed, started_from = _start(trainer, out_dir, log, continue_from, init)
+    trainer = build(model_cfg, train_cfg, seq_len, vocab.size, train_ids, ranks)
+    if trainer.ranks.root:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out_dir)
+    resumed, started_from = start(trainer, out_dir, log, continue_from, init)
     if train_cfg.eval_chars:
         val_ids = val_ids[:train_cfg.eval_chars]
     mon = _Monitor(trainer, out_dir, np.asarray(val_ids, np.int64), vocab, train_cfg, log, report)
     # Overflow in the forward pass shows up as a non-finite loss, a DivergenceError naming the step.
     with stop_on_signals() as flag, np.errstate(over="ignore", invalid="ignore"):
         while not trainer.done():
-            mon.after_step(trainer.train_step())
-            if flag["signal"]:
+            stats = trainer.train_step(stop=flag["signal"] is not None)
+            mon.after_step(stats)
+            if stats["stop"]:   # this process or (with ranks) another was signalled
                 path = write_checkpoint(trainer, out_dir)
-                raise Interrupted(f"training stopped by {flag['signal']} at step {trainer.step}; "
-                                  f"checkpoint {path.name} saved, rerun the same command to continue")
+                raise Interrupted(f"training stopped by {flag['signal'] or 'a signal'} at step "
+                                  f"{trainer.step}; checkpoint {path.name if path else ''} saved, "
+                                  "rerun the same command to continue")
     write_checkpoint(trainer, out_dir)
+    if not trainer.ranks.root:
+        return None
     save_model(trainer, out_dir / "last.ckpt", {})
     if not (out_dir / "best.ckpt").exists():
         save_model(trainer, out_dir / "best.ckpt", {})
     return {"steps": trainer.step, "train_seconds": trainer.seconds, "eval_seconds": mon.eval_seconds,
             "chars_per_s": trainer.step * train_cfg.batch_size * seq_len / max(trainer.seconds, 1e-9),
             "best_val_nats_per_char": mon.best, "params": trainer.net.num_params,
+            "processes": trainer.ranks.size,
             "resumed_from": resumed.name if resumed else None,
             "continued_from": str(continue_from) if continue_from and not resumed else None,
             "init_from": started_from}

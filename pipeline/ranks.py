@@ -1,0 +1,158 @@
+"""The Train stage on N data-parallel MPI ranks: the launcher, and each rank's entry point.
+
+`launch(task, folder)` runs in the Luigi worker, which holds the folder's lock: it starts
+`mpiexec -n N python -m pipeline.ranks CONFIG FOLDER`, relays rank 0's log and progress lines,
+forwards Ctrl-C / SIGTERM to the ranks (they then write a checkpoint together) and waits. Rank
+0 alone writes files; its summary comes back through `RESULT`, read only after every rank has
+exited cleanly, and the worker then writes meta.json and the marker as for one process.
+
+A rank that fails prints `rank R: error: ...` and aborts the job, so the others do not wait
+for it forever; a rank killed from outside is reported by mpiexec with its pid, which the
+ranks announced at start. Either becomes one line naming the rank.
+"""
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stages.errors import UserError
+
+INSTALL = "pip install -e '.[mpi]' (mpi4py and the MPICH wheel), or mpi4py built against your MPI"
+RESULT = ".ranks-result.json"
+log = logging.getLogger("pipeline")
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def mpiexec():
+    """Path of the MPI launcher that goes with this Python (the wheel's first), or UserError."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.is_file() else shutil.which("mpiexec")
+    if found is None or importlib.util.find_spec("mpi4py") is None:
+        raise UserError(f"train.processes > 1 needs MPI, which is not installed: {INSTALL}")
+    return found
+
+
+def command(cfg, folder):
+    """The mpiexec command line for this config's ranks (one BLAS thread each)."""
+    t = cfg.train
+    cmd = [mpiexec(), "-n", str(t.processes)]
+    if t.hosts:
+        cmd += ["-hosts", ",".join(t.hosts)]
+    for name, value in ONE_THREAD.items():
+        cmd += ["-genv", name, value]
+    return cmd + [sys.executable, "-m", "pipeline.ranks", str(Path(cfg.path).resolve()), str(folder)]
+
+
+def launch(task, folder):
+    """Train into `folder` on the config's ranks; returns rank 0's summary (for meta.json)."""
+    cfg = task.cfg
+    if cfg.train.batch_size % cfg.train.processes:
+        raise UserError(f"train.batch_size {cfg.train.batch_size} does not split evenly between "
+                        f"{cfg.train.processes} ranks; make it a multiple of train.processes")
+    result = Path(folder, RESULT)
+    result.unlink(missing_ok=True)
+    pids = {}
+    with tempfile.TemporaryFile("w+") as err:   # a file, not a pipe: it can never fill and block
+        # Its own session: a terminal's Ctrl-C reaches the ranks only through the handler below,
+        # which mpiexec passes on to every rank; they stop together after a checkpoint.
+        proc = subprocess.Popen(command(cfg, folder), stdout=subprocess.PIPE, stderr=err, text=True,
+                                start_new_session=True)
+        old = {s: signal.signal(s, lambda n, _f: proc.send_signal(n))
+               for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+        try:
+            for line in proc.stdout:
+                _relay(task, line.rstrip("\n"), pids)
+            code = proc.wait()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            if proc.poll() is None:
+                proc.kill()
+        err.seek(0)
+        errors = err.read().splitlines()
+    if code != 0 or not result.is_file():
+        raise UserError(failure(errors, pids, code))
+    summary = json.loads(result.read_text())
+    result.unlink()
+    return summary
+
+
+def _main_thread():
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _relay(task, line, pids):
+    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`."""
+    kind, _, rest = line.partition(" ")
+    if kind == "pid":
+        rank, pid = rest.split()
+        pids[pid] = rank
+    elif kind == "progress":
+        fraction, _, message = rest.partition(" ")
+        task.report_progress(float(fraction), message)
+    elif kind == "log":
+        log.info(rest)
+
+
+def failure(lines, pids, code):
+    """One line for a failed job: a rank's own error, a rank killed, or ranks that never ran."""
+    for line in lines:
+        if line.startswith("rank 0: stopped: "):    # Ctrl-C / SIGTERM: a checkpoint was saved
+            return line[len("rank 0: stopped: "):]
+        m = re.match(r"rank (\d+): error: (.*)", line)
+        if m:
+            return f"training rank {m.group(1)} failed: {m.group(2)}"
+    text = "\n".join(lines)
+    pid = re.search(r"PID (\d+) RUNNING", text)
+    how = re.search(r"EXIT STRING: (.*)", text) or re.search(r"EXIT CODE: (\d+)", text)
+    if pid:
+        rank = pids.get(pid.group(1), "?")
+        return (f"training rank {rank} (pid {pid.group(1)}) ended abnormally ({how.group(1) if how else 'no reason given'}); "
+                "the other ranks were stopped; rerun the same command to resume from the newest checkpoint")
+    reason = next((ln.strip() for ln in lines if ln.strip() and not ln.startswith("[mpiexec@")),
+                  f"mpiexec exited with {code}")
+    return (f"the training ranks could not run ({reason}); check train.hosts, and that every host "
+            "has MPI, this project and the artifacts folder at the same paths")
+
+
+def main(config, folder):
+    """One rank: train its block of lanes; rank 0 reports and writes RESULT."""
+    from mpi4py import MPI
+
+    from model.ranks import Ranks
+    from stages.atomic import atomic_write_json
+
+    from stages.train import Interrupted
+
+    from . import errors
+    from .tasks import Train
+    comm = MPI.COMM_WORLD
+    ranks = Ranks(comm)
+    say = (lambda kind, text: print(f"{kind} {text}", flush=True)) if ranks.root else (lambda k, t: None)
+    print(f"pid {ranks.rank} {os.getpid()}", flush=True)
+    try:
+        task = Train(config=config)
+        summary = task.train(Path(folder), ranks=ranks, log=lambda m: say("log", m),
+                             report=lambda f, m: say("progress", f"{f} {m}"))
+        if ranks.root:
+            atomic_write_json(Path(folder, RESULT), summary)
+    except Interrupted as e:     # every rank stopped after the same step and checkpoint
+        if ranks.root:
+            print(f"rank 0: stopped: {e}", file=sys.stderr, flush=True)
+        sys.exit(3)
+    except BaseException as e:   # noqa: BLE001  one line, then end every rank of the job
+        text = str(e) if isinstance(e, errors.FIXABLE) else f"{type(e).__name__}: {e}"
+        print(f"rank {ranks.rank}: error: {' '.join(text.split())}", file=sys.stderr, flush=True)
+        comm.Abort(1)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
