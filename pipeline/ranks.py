@@ -1,7 +1,7 @@
 """The Train stage on N data-parallel MPI ranks: the launcher, and each rank's entry point.
 
 `launch(task, folder)` runs in the Luigi worker, which holds the folder's lock: it starts
-`mpiexec -n N python -m pipeline.ranks CONFIG FOLDER`, relays rank 0's log and progress lines,
+`mpiexec -n N python -c "...pipeline.ranks.main..." CONFIG FOLDER`, relays rank 0's log and progress lines,
 forwards Ctrl-C / SIGTERM to the ranks (they then write a checkpoint together) and waits. Rank
 0 alone writes files; its summary comes back through `RESULT`, read only after every rank has
 exited cleanly, and the worker then writes meta.json and the marker as for one process.
@@ -47,7 +47,8 @@ def command(cfg, folder):
         cmd += ["-hosts", ",".join(t.hosts)]
     for name, value in ONE_THREAD.items():
         cmd += ["-genv", name, value]
-    return cmd + [sys.executable, "-m", "pipeline.ranks", str(Path(cfg.path).resolve()), str(folder)]
+    entry = "import sys; from pipeline.ranks import main; main(*sys.argv[1:])"   # not -m: the package imports this module
+    return cmd + [sys.executable, "-c", entry, str(Path(cfg.path).resolve()), str(folder)]
 
 
 def launch(task, folder):
@@ -58,7 +59,7 @@ def launch(task, folder):
                         f"{cfg.train.processes} ranks; make it a multiple of train.processes")
     result = Path(folder, RESULT)
     result.unlink(missing_ok=True)
-    pids = {}
+    pids, other = {}, []
     with tempfile.TemporaryFile("w+") as err:   # a file, not a pipe: it can never fill and block
         # Its own session: a terminal's Ctrl-C reaches the ranks only through the handler below,
         # which mpiexec passes on to every rank; they stop together after a checkpoint.
@@ -67,8 +68,8 @@ def launch(task, folder):
         old = {s: signal.signal(s, lambda n, _f: proc.send_signal(n))
                for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
         try:
-            for line in proc.stdout:
-                _relay(task, line.rstrip("\n"), pids)
+            for line in proc.stdout:   # mpiexec's own report of a dead rank comes this way too
+                _relay(task, line.rstrip("\n"), pids, other)
             code = proc.wait()
         finally:
             for s, h in old.items():
@@ -76,7 +77,7 @@ def launch(task, folder):
             if proc.poll() is None:
                 proc.kill()
         err.seek(0)
-        errors = err.read().splitlines()
+        errors = err.read().splitlines() + other
     if code != 0 or not result.is_file():
         raise UserError(failure(errors, pids, code))
     summary = json.loads(result.read_text())
@@ -89,8 +90,8 @@ def _main_thread():
     return threading.current_thread() is threading.main_thread()
 
 
-def _relay(task, line, pids):
-    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`."""
+def _relay(task, line, pids, other):
+    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`; the rest kept."""
     kind, _, rest = line.partition(" ")
     if kind == "pid":
         rank, pid = rest.split()
@@ -100,6 +101,8 @@ def _relay(task, line, pids):
         task.report_progress(float(fraction), message)
     elif kind == "log":
         log.info(rest)
+    elif line.strip():
+        other.append(line)
 
 
 def failure(lines, pids, code):
@@ -153,6 +156,3 @@ def main(config, folder):
         print(f"rank {ranks.rank}: error: {' '.join(text.split())}", file=sys.stderr, flush=True)
         comm.Abort(1)
 
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])
