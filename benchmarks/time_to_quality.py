@@ -15,11 +15,15 @@ The last line is the final model, also scored on independent 256-character windo
 (`val_window256_nats_per_char`, the fixed-context protocol of character transformers), and
 names the lowest validation loss of all points (`best_val_nats_per_char`, at `best_t`): the
 model the pipeline would keep as best.ckpt when it evaluates at the same moments.
+
+`--processes N` trains on N data-parallel MPI ranks (the script starts itself under mpiexec,
+one BLAS thread per rank); rank 0 scores and prints, and scoring pauses no rank's clock.
 """
 import argparse
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -28,19 +32,22 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from model import evaluate_stream  # noqa: E402
+from model.ranks import Ranks  # noqa: E402
 from pipeline import BuildVocab, EncodeShards  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
+from pipeline.ranks import mpiexec  # noqa: E402
 from stages.errors import UserError  # noqa: E402
 from stages.shards import read_stream  # noqa: E402
 from stages.train import build  # noqa: E402
 from stages.vocab import Vocab  # noqa: E402
 
 
-def prepare(config):
+def prepare(config, ranks):
     """Shards for this config via the pipeline (a no-op when cached); returns streams and vocab."""
     task = EncodeShards(config=config)
-    if not luigi.build([task], local_scheduler=True, log_level="WARNING"):
+    if ranks.root and not luigi.build([task], local_scheduler=True, log_level="WARNING"):
         sys.exit("error: preparing the data failed (see the messages above)")
+    ranks.share(None)   # the others wait until rank 0 has the shards
     vocab = Vocab.load(task.input_folder(BuildVocab) / "vocab.json")
     streams = [read_stream(task.folder(), s, expect_vocab_fingerprint=vocab.fingerprint).astype(np.int64)
                for s in ("train", "val")]
@@ -62,11 +69,11 @@ def point_row(trainer, nats, eval_s, losses):
             "train_nats_per_char": round(float(np.mean(losses)), 4), "epoch": trainer.epoch}
 
 
-def run(config, budget, points):
+def run(config, budget, points, ranks):
     cfg = load_config(config)
-    (train_ids, val_ids), vocab = prepare(config)
+    (train_ids, val_ids), vocab = prepare(config, ranks)
     tcfg = dataclasses.replace(cfg.train, time_budget_s=float(budget), steps=10 ** 9)
-    trainer = build(cfg.model, tcfg, cfg.shards.seq_len, vocab.size, train_ids)
+    trainer = build(cfg.model, tcfg, cfg.shards.seq_len, vocab.size, train_ids, ranks)
     marks = [budget * (k + 1) / points for k in range(points)]
     total_eval, losses, best = 0.0, [], (float("inf"), 0.0)
     while marks:
@@ -75,6 +82,9 @@ def run(config, budget, points):
             while marks and trainer.seconds >= marks[0]:
                 marks.pop(0)
             done = trainer.done() or not marks
+            if not ranks.root:
+                marks = [] if done else marks
+                continue
             with trainer.averaged() as net:    # the weights the pipeline would keep
                 nats, eval_s = score(net, train_ids, val_ids, cfg.evaluate)
                 w = evaluate_stream(net, val_ids, window=256)["nats_per_char"] if done else None
@@ -86,7 +96,7 @@ def run(config, budget, points):
                 row.update(final=True, val_window256_nats_per_char=round(w, 4),
                            best_val_nats_per_char=round(best[0], 4), best_t=round(best[1], 2),
                            total_eval_s=round(total_eval, 1), params=trainer.net.num_params,
-                           config=config, budget_s=budget)
+                           config=config, budget_s=budget, processes=ranks.size)
                 marks = []
             print(json.dumps(row), flush=True)
 
@@ -96,9 +106,18 @@ def main():
     p.add_argument("--config", required=True, help="pipeline config (model, train, data)")
     p.add_argument("--budget-s", type=float, required=True, help="training seconds")
     p.add_argument("--points", type=int, default=10, help="evaluation points along the run")
+    p.add_argument("--processes", type=int, default=1, help="data-parallel MPI ranks")
     args = p.parse_args()
+    if args.processes > 1 and "PMI_RANK" not in os.environ:   # start the ranks, then wait
+        cmd = [mpiexec(), "-n", str(args.processes), "-genv", "OPENBLAS_NUM_THREADS", "1",
+               sys.executable, *sys.argv]
+        sys.exit(subprocess.run(cmd).returncode)
+    ranks = Ranks()
+    if "PMI_RANK" in os.environ:
+        from mpi4py import MPI
+        ranks = Ranks(MPI.COMM_WORLD)
     try:
-        run(args.config, args.budget_s, args.points)
+        run(args.config, args.budget_s, args.points, ranks)
     except UserError as e:
         sys.exit(f"error: {e}")
 

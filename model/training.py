@@ -104,7 +104,7 @@ class Trainer:
         self.rng = np.random.default_rng([settings.seed, 1])
         self.step, self.epoch, self.pos, self.seconds = 0, 0, 0, 0.0
         self.state = net.zero_state(part[1] - part[0])
-        self._synced = None   # rank 0's clock at the last gradient sum (ranks only)
+        self._tail, self._summed_at = 0.0, 0.0   # ranks: rank 0's step time after the last sum
         # Float64 so that a decay of 0.9995 does not round each small update away.
         self.avg = np.zeros(net.flat.shape, np.float64) if settings.ema_decay > 0 else None
 
@@ -143,7 +143,11 @@ class Trainer:
         self.opt.step(self.net.flat, grad, lr)
         self._update_average()
         self._advance()
-        self.seconds += time.perf_counter() - t0 if seconds is None else seconds
+        if seconds is None:
+            self.seconds += time.perf_counter() - t0
+        else:   # the agreed time up to the sum; the rest of this step is counted with the next
+            self.seconds += seconds
+            self._tail = time.perf_counter() - self._summed_at
         n = y.shape[0] * self.cfg.batch_size
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
                 "accuracy": correct / n, "mean_max_posterior": top / n,
@@ -153,8 +157,10 @@ class Trainer:
         """This rank's share of the step, summed over the ranks with one Allreduce.
 
         The buffer is the flat gradient followed by the loss share, the correct top-1 count,
-        the summed max posterior, the stop votes and rank 0's seconds since the last sum (so
-        that every rank counts the same training time and a time budget ends them together).
+        the summed max posterior, the stop votes and rank 0's step time (from this step's start
+        to the sum, plus the rest of its previous step; what it does between steps, such as
+        validation, is not training time), so that every rank counts the same training time
+        and a time budget ends them together.
         """
         T, B = y.shape[0], self.cfg.batch_size
         masks = self.net.draw_masks(rng, T, B).lanes(*self.lanes.part) if rng is not None else None
@@ -162,12 +168,11 @@ class Trainer:
                                                                 positions=T * B)
         buf = np.empty(grad.size + 5, grad.dtype)
         buf[:grad.size] = grad
-        now = time.perf_counter()
-        seconds = (now - (self._synced or t0)) if self.ranks.root else 0.0
+        seconds = time.perf_counter() - t0 + self._tail if self.ranks.root else 0.0
         buf[grad.size:] = (loss, (probs.argmax(axis=1) == y.reshape(-1)).sum(),
                            probs.max(axis=1).sum(), float(stop), seconds)
         self.ranks.sum(buf)
-        self._synced = time.perf_counter() if self.ranks.root else None
+        self._summed_at = time.perf_counter()
         loss, correct, top, stop, seconds = (float(v) for v in buf[grad.size:])
         return loss, buf[:grad.size], correct, top, stop > 0, seconds
 
