@@ -64,7 +64,7 @@ def launch(task, folder):
         # Its own session: a terminal's Ctrl-C reaches the ranks only through the handler below,
         # which mpiexec passes on to every rank; they stop together after a checkpoint.
         proc = subprocess.Popen(command(cfg, folder), stdout=subprocess.PIPE, stderr=err, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
         old = {s: signal.signal(s, lambda n, _f: proc.send_signal(n))
                for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
         try:
@@ -75,7 +75,7 @@ def launch(task, folder):
             for s, h in old.items():
                 signal.signal(s, h)
             if proc.poll() is None:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
         err.seek(0)
         errors = err.read().splitlines() + other
     if code != 0 or not result.is_file():
@@ -83,6 +83,16 @@ def launch(task, folder):
     summary = json.loads(result.read_text())
     result.unlink()
     return summary
+
+
+def _die_with_parent():
+    """In mpiexec, before it starts: SIGKILL it if the Luigi worker dies (its ranks go with it,
+    as a one-process training would), so no rank trains on without the folder's lock."""
+    import ctypes
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 def _main_thread():

@@ -124,3 +124,15 @@ def test_without_mpi_the_error_names_the_install_command(monkeypatch):
                         lambda name, *a: None if name == "mpi4py" else real(name, *a))
     with pytest.raises(UserError, match=r"pip install -e '\.\[mpi\]'"):
         ranks.mpiexec()
+
+
+def test_killing_the_luigi_worker_takes_its_ranks_with_it(tmp_path):
+    """The folder's lock dies with the worker; its ranks must not train on without it."""
+    cfg = write_config(tmp_path, {"train.steps": 100000, "train.eval_every": 10 ** 5, **RANKS})
+    proc = start(cfg, "Train")
+    try:
+        wait_for(lambda: len(rank_pids()) == 2, timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: not rank_pids(), timeout=10)
