@@ -29,23 +29,12 @@ class GateMajorStepper(Stepper):
         super().__init__(net, batch)
         self.gm = step_views(np.empty((net.G, batch, net.H), net.dtype), net.G)
 
-    def step(self, ids):
-        net, a, B, G, H = self.net, self.a, self.B, self.net.G, self.net.H
-        for l in range(net.L):
-            if l == 0:
-                np.take(self.emb, ids, axis=0, out=a)
-            else:
-                np.matmul(self.h[l - 1], self.Wx[l], out=a)
-                a += self.b[l]
-            np.matmul(self.h[l], self.Wh[l], out=self.rec)
-            a += self.rec
-            np.copyto(self.gm.a, a.reshape(B, G, H).transpose(1, 0, 2))
-            c_prev, c = self.c[l], self.c_new
-            cell_step(self.gm, c_prev, c, self.tmp, self.tc, self.h[l])
-            self.c[l], self.c_new = c, c_prev
-        np.matmul(self.h[-1], net.params["Wy"], out=self.logits)
-        self.logits += net.params["by"]
-        return self.logits
+    def _update(self, l):
+        B, G, H = self.B, self.net.G, self.net.H
+        np.copyto(self.gm.a, self.a.reshape(B, G, H).transpose(1, 0, 2))
+        c_prev, c = self.c[l], self.c_new
+        cell_step(self.gm, c_prev, c, self.tmp, self.tc, self.h[l])
+        self.c[l], self.c_new = c, c_prev
 
 
 def us_per_step(stepper, ids, steps):

@@ -52,18 +52,26 @@ class Stepper:
     def step(self, ids):
         """Logits (B, K) after feeding `ids` (B,); the carried state advances by one."""
         net = self.net
-        a, rec = self.a, self.rec
         for l in range(net.L):
-            if l == 0:
-                np.take(self.emb, ids, axis=0, out=a)
-            else:
-                np.matmul(self.h[l - 1], self.Wx[l], out=a)
-                a += self.b[l]
-            np.matmul(self.h[l], self.Wh[l], out=rec)
-            a += rec
-            c_prev, c = self.c[l], self.c_new
-            cell_step(self.views, c_prev, c, self.tmp, self.tc, self.h[l])
-            self.c[l], self.c_new = c, c_prev     # swap buffers: no copy
+            self._preactivations(l, ids)
+            self._update(l)
         np.matmul(self.h[-1], net.params["Wy"], out=self.logits)
         self.logits += net.params["by"]
         return self.logits
+
+    def _preactivations(self, l, ids):
+        """Layer l's a_t = x_t W_x + h_{t-1} W_h + b into `self.a` (B, G*H)."""
+        a = self.a
+        if l == 0:
+            np.take(self.emb, ids, axis=0, out=a)
+        else:
+            np.matmul(self.h[l - 1], self.Wx[l], out=a)
+            a += self.b[l]
+        np.matmul(self.h[l], self.Wh[l], out=self.rec)
+        a += self.rec
+
+    def _update(self, l):
+        """Layer l's cell update from `self.a`: h and c advance, buffers swapped, not copied."""
+        c_prev, c = self.c[l], self.c_new
+        cell_step(self.views, c_prev, c, self.tmp, self.tc, self.h[l])
+        self.c[l], self.c_new = c, c_prev
