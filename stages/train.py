@@ -21,6 +21,7 @@ from model.memory import release_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
 
+from . import persist
 from .atomic import atomic_write_json, atomic_write_text
 from .errors import UserError
 
@@ -84,6 +85,7 @@ def write_checkpoint(trainer, out_dir):
     save_checkpoint(path, *trainer.state_dict())
     for old in checkpoints(out_dir)[KEEP_CHECKPOINTS:]:
         old.unlink(missing_ok=True)
+    persist.flush(out_dir)   # a remote store gets the checkpoint now: a rerun anywhere resumes
     return path
 
 
