@@ -9,6 +9,7 @@ is a warm restart (the rate climbs back to where the longer schedule stands at t
 import json
 
 from .base import MARKER
+from .store import local_copy
 
 EXTENDABLE = ("train.steps", "train.time_budget_s")
 
@@ -23,6 +24,7 @@ def previous_run_checkpoint(task):
     target = task.slice()
     inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}
     best = None
+    task.store.index(here.parent.name)   # on S3: the runs' meta.json and markers, mirrored
     for meta_path in here.parent.glob("*/meta.json"):
         folder = meta_path.parent
         if folder == here or not (folder / MARKER).exists():
@@ -38,7 +40,7 @@ def previous_run_checkpoint(task):
         budget = target["train.time_budget_s"]
         short = steps < target["train.steps"] and (not budget or seconds < budget)
         if short and (best is None or steps > best[0]):
-            ckpts = sorted((folder / "checkpoints").glob("step-*.ckpt"), reverse=True)
+            ckpts = sorted((local_copy(folder) / "checkpoints").glob("step-*.ckpt"), reverse=True)
             if ckpts:
                 best = (steps, ckpts[0])
     return best[1] if best else None

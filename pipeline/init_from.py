@@ -24,6 +24,7 @@ from stages.vocab import Vocab
 from stages.warm_start import warm_start
 
 from .base import MARKER
+from .store import local_copy, runs_root
 
 log = logging.getLogger("pipeline")
 
@@ -43,6 +44,7 @@ def _architecture(config):
 
 
 def _model_file(folder):
+    folder = local_copy(folder)
     for name in ("best.ckpt", "last.ckpt"):
         if (folder / name).is_file():
             return folder / name
@@ -92,8 +94,8 @@ def vocab_path_of(train_folder):
     root = train_folder.parent.parent
     meta = _meta(train_folder)
     try:
-        shards = _meta(root / "EncodeShards" / meta["inputs"]["EncodeShards"][:16])
-        path = root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16] / "vocab.json"
+        shards = _meta(local_copy(root / "EncodeShards" / meta["inputs"]["EncodeShards"][:16], ["meta.json"]))
+        path = local_copy(root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16], ["vocab.json"]) / "vocab.json"
         if path.is_file():
             return path
     except (TypeError, KeyError):
@@ -108,7 +110,7 @@ def vocab_path_of(train_folder):
 def resolve(task):
     """{"path", "fingerprint", "vocab"} of the model to start from, or None for a cold start."""
     value = task.cfg.train.init_from.strip()
-    root = Path(task.cfg.artifacts_dir)
+    root = runs_root(task.cfg.artifacts_dir) if value else None
     if not value:
         return None
     if value == "previous":

@@ -28,8 +28,32 @@ from .store_lock import flock_folder
 MARKER = "_COMPLETE"
 
 
+def local_copy(folder, only=None) -> Path:
+    """A complete stage folder's files (or those named in `only`) on the local disk,
+    downloaded once when the folder is on S3."""
+    for store in _OPENED:
+        if store.remote and Path(folder).is_relative_to(store.cache):
+            return store.fetch(Path(folder), only)
+    return Path(folder)
+
+
+def runs_root(artifacts_dir: str, stage: str = "Train") -> Path:
+    """Local root under which `<stage>/*/meta.json` + `_COMPLETE` list that stage's complete runs."""
+    store = open_store(artifacts_dir)
+    return store.index(stage).parent
+
+
+_OPENED = []
+
+
 @functools.lru_cache(maxsize=8)
 def open_store(artifacts_dir: str):
+    store = _open(artifacts_dir)
+    _OPENED.append(store)
+    return store
+
+
+def _open(artifacts_dir: str):
     """The store for a config's artifacts_dir (one per process and value)."""
     scheme, sep, _ = str(artifacts_dir).partition("://")
     if not sep:
@@ -75,7 +99,7 @@ class LocalStore:
     def complete(self, folder: Path, text: str) -> None:
         atomic_write_text(folder / MARKER, text)
 
-    def fetch(self, folder: Path) -> Path:
+    def fetch(self, folder: Path, only=None) -> Path:
         return folder
 
     def index(self, stage: str) -> Path:

@@ -200,8 +200,10 @@ class S3Store:
         shutil.rmtree(folder, ignore_errors=True)
 
     # -- reading a folder ------------------------------------------------------------------------
-    def fetch(self, folder: Path) -> Path:
-        """Download a complete folder into the cache once; every file checked against the manifest."""
+    def fetch(self, folder: Path, only=None) -> Path:
+        """Download a complete folder into the cache once; every file checked against the manifest.
+
+        `only`: just these files (meta.json of a run, say), not the whole folder."""
         if folder in self._fetched:
             return folder
         try:
@@ -214,6 +216,8 @@ class S3Store:
         except (OSError, ValueError):
             stamps = {}
         for name, want in manifest.items():
+            if only is not None and name not in only:
+                continue
             path = folder / name
             stat = path.stat() if path.is_file() else None
             if stat and stamps.get(name) == [stat.st_size, stat.st_mtime_ns, want["sha256"]]:
@@ -228,7 +232,8 @@ class S3Store:
             stamps[name] = [stat.st_size, stat.st_mtime_ns, want["sha256"]]
         atomic_write_text(stamps_path, json.dumps(stamps))
         atomic_write_text(folder / MARKER, self._get_text(self.key(folder, MARKER)))
-        self._fetched.add(folder)
+        if only is None:
+            self._fetched.add(folder)
         return folder
 
     # -- requests -------------------------------------------------------------------------------

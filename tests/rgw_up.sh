@@ -41,6 +41,11 @@ mon allow pool size one = true
 mon warn on pool no redundancy = false
 mon data avail warn = 1
 mon max pg per osd = 1000
+# The OSD must not send commands to the monitor while it starts: under load it can send them
+# before it has the monitor map, gets 'wrong fsid' back and never finishes booting. It is
+# placed in the CRUSH map from this script instead.
+osd class update on start = false
+osd crush update on start = false
 [mon.a]
 mon data = $dir/mon
 [osd.0]
@@ -61,6 +66,7 @@ echo $! > mon.pid
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 osd_id=$(timeout 60 ceph -c "$conf" osd new "$osd_uuid")
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" > log/osd-mkfs.out 2>&1
+timeout 60 ceph -c "$conf" osd crush add "osd.$osd_id" 1.0 root=default > /dev/null 2>&1
 setsid ceph-osd -c "$conf" -i "$osd_id" -f > log/osd.out 2>&1 &
 echo $! > osd.pid
 
