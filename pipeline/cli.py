@@ -18,7 +18,7 @@ from . import cli_generate
 from .base import MARKER
 from .config import load_config
 from .models import list_models
-from .store import open_store
+from .store import indexed, open_store
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
@@ -27,8 +27,7 @@ STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
 def _previous(task):
     """meta.json of the newest complete folder of this stage, or None."""
     metas = []
-    task.store.index(task.__class__.__name__)   # on S3: the runs' meta.json and markers, mirrored
-    for meta_path in task.folder().parent.glob("*/meta.json"):
+    for meta_path in indexed(task.folder().parent).glob("*/meta.json"):   # on S3: mirrored first
         if (meta_path.parent / MARKER).exists():
             try:
                 metas.append(json.loads(meta_path.read_text()))

@@ -9,7 +9,7 @@ is a warm restart (the rate climbs back to where the longer schedule stands at t
 import json
 
 from .base import MARKER
-from .store import local_copy
+from .store import indexed, local_copy
 
 EXTENDABLE = ("train.steps", "train.time_budget_s")
 
@@ -24,8 +24,7 @@ def previous_run_checkpoint(task):
     target = task.slice()
     inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}
     best = None
-    task.store.index(here.parent.name)   # on S3: the runs' meta.json and markers, mirrored
-    for meta_path in here.parent.glob("*/meta.json"):
+    for meta_path in indexed(here.parent).glob("*/meta.json"):   # on S3: mirrored first
         folder = meta_path.parent
         if folder == here or not (folder / MARKER).exists():
             continue

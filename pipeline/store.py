@@ -37,6 +37,14 @@ def local_copy(folder, only=None) -> Path:
     return Path(folder)
 
 
+def indexed(stage_root) -> Path:
+    """`<root>/<Stage>` with its complete runs' meta.json and markers mirrored when on S3."""
+    for store in _OPENED:
+        if store.remote and Path(stage_root).is_relative_to(store.cache):
+            return store.index(Path(stage_root).name)
+    return Path(stage_root)
+
+
 def runs_root(artifacts_dir: str, stage: str = "Train") -> Path:
     """Local root under which `<stage>/*/meta.json` + `_COMPLETE` list that stage's complete runs."""
     store = open_store(artifacts_dir)
