@@ -1,6 +1,7 @@
 """Each pipeline stage alone on a corpus of a given size: wall time, stage time and peak memory.
 
     python benchmarks/scale.py --mb 100 [--dir /tmp/scale-100] [--hidden 384] [--steps 20]
+    python benchmarks/scale.py --mb 100 --artifacts s3://bucket/scale   (AWS_* variables set)
 
 Builds a corpus of about N MB from the bundled plays (copies of them, each copy's speeches
 shuffled with its own seed, so no two copies are the same text), writes a config with a `path:`
@@ -15,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -47,8 +47,8 @@ def build_corpus(path, megabytes):
     return path
 
 
-def write_config(folder, corpus, hidden, steps):
-    cfg = {"artifacts_dir": str(folder / "artifacts"), "corpus": {"sources": [{"path": str(corpus)}]},
+def write_config(folder, corpus, hidden, steps, artifacts):
+    cfg = {"artifacts_dir": artifacts, "corpus": {"sources": [{"path": str(corpus)}]},
            "model": {"hidden_size": hidden}, "train": {"steps": steps, "warmup_steps": 0}}
     path = folder / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -85,8 +85,8 @@ def run_stage(stage, config):
     return wall, int(peak.read_text()) / 1024, code, log.read_text()[-2000:]
 
 
-def stage_seconds(folder, stage):
-    metas = sorted((folder / "artifacts" / stage).glob("*/meta.json"), key=os.path.getmtime)
+def stage_seconds(root, stage):
+    metas = sorted((root / stage).glob("*/meta.json"), key=os.path.getmtime)
     return json.loads(metas[-1].read_text())["seconds"] if metas else None
 
 
@@ -97,6 +97,7 @@ def main():
     ap.add_argument("--hidden", type=int, default=384, help="model.hidden_size (default: the default model)")
     ap.add_argument("--steps", type=int, default=20, help="train.steps")
     ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
+    ap.add_argument("--artifacts", help="artifacts_dir, e.g. s3://bucket/prefix (default <dir>/artifacts)")
     args = ap.parse_args()
     folder = args.dir or Path(f"/tmp/scale-{args.mb:g}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,15 +105,20 @@ def main():
     if not corpus.exists():
         build_corpus(corpus, args.mb)
     stages = args.stages.split(",")
+    from pipeline.store import open_store
+    artifacts = args.artifacts or str(folder / "artifacts")
+    store = open_store(artifacts)
     for stage in stages:   # every stage asked for really runs (the others may be reused)
-        shutil.rmtree(folder / "artifacts" / stage, ignore_errors=True)
+        for stale in store.stage_folders(stage):
+            store.remove(stale)
+    root = store.cache if store.remote else Path(artifacts)   # where the stages' meta.json land
     size = corpus.stat().st_size
     with open(corpus, encoding="utf-8", newline="") as fh:
         chars = sum(len(chunk) for chunk in iter(lambda: fh.read(1 << 20), ""))
-    config = write_config(folder, corpus, args.hidden, args.steps)
+    config = write_config(folder, corpus, args.hidden, args.steps, artifacts)
     for stage in stages:
         wall, rss, code, tail = run_stage(stage, config)
-        row = {"stage": stage, "seconds": stage_seconds(folder, stage), "wall_seconds": round(wall, 2),
+        row = {"stage": stage, "seconds": stage_seconds(root, stage), "artifacts": artifacts.split(":")[0] if store.remote else "local", "wall_seconds": round(wall, 2),
                "peak_rss_mb": round(rss, 1), "chars": chars, "bytes": size, "exit": code}
         if stage in DATA_STAGES and row["seconds"]:
             row["mb_per_s"] = round(size / 1e6 / row["seconds"], 1)

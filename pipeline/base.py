@@ -10,26 +10,24 @@ The folder counts as done only when `_COMPLETE` exists; it is written last, atom
 `meta.json`. A crash at any moment leaves a folder without it, which the next run redoes
 (Train resumes from its checkpoints). An exclusive lock per folder keeps two processes that
 start the same stage at once from writing it together: the second waits, then finds it done.
+Where the folders live (a local folder or s3://) and what the lock is: pipeline/store.py.
 """
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import luigi
 
-from stages.atomic import atomic_write_json, atomic_write_text
+from stages import persist
+from stages.atomic import atomic_write_json
 from stages.errors import UserError
 
 from .config import load_config
-
-MARKER = "_COMPLETE"
+from .store import MARKER, open_store
+from .store_lock import flock_folder as folder_lock  # noqa: F401 (its old home)
 log = logging.getLogger("pipeline")
 
 
@@ -61,7 +59,8 @@ class Stage(luigi.Task):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        load_config(self.config)   # a config mistake stops the run here, before any work
+        open_store(load_config(self.config).artifacts_dir)   # a config or store mistake stops
+        # the run here, before any work
 
     @property
     def cfg(self):
@@ -82,17 +81,21 @@ class Stage(luigi.Task):
         return _fingerprint(self.__class__.__name__, self.VERSION, canonical(self.slice()),
                             tuple(t.fingerprint() for t in self.upstream()), self.identity())
 
+    @property
+    def store(self):
+        return open_store(self.cfg.artifacts_dir)
+
     def folder(self):
-        return Path(self.cfg.artifacts_dir) / self.__class__.__name__ / self.fingerprint()[:16]
+        return self.store.folder(self.__class__.__name__, self.fingerprint()[:16])
 
     def marker(self):
-        return luigi.LocalTarget(str(self.folder() / MARKER))
+        return self.store.marker_target(self.folder())
 
     def input_folder(self, stage_cls):
         """Output folder of the (direct or indirect) upstream stage of that class."""
         for t in self.upstream():
             if isinstance(t, stage_cls):
-                return t.folder()
+                return self.store.fetch(t.folder())
         for t in self.upstream():
             found = t.input_folder(stage_cls)
             if found:
@@ -126,24 +129,6 @@ def _fingerprint(name, version, slice_json, inputs, identity):
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-@contextlib.contextmanager
-def folder_lock(folder):
-    """Exclusive lock for one output folder, held while the stage writes it."""
-    lock_path = folder.parent / f".{folder.name}.lock"
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(lock_path, "a")
-    except OSError as e:
-        raise UserError(f"cannot write under {folder.parent} ({e.strerror}); set artifacts_dir "
-                        "in the config to a folder you can write") from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def produces(resumable=False):
     """Decorator for Stage.run(self, folder): lock, skip if done, write meta and marker last.
 
@@ -153,22 +138,22 @@ def produces(resumable=False):
     def wrap(body):
         @functools.wraps(body)
         def run(self):
-            folder = self.folder()
-            with folder_lock(folder):
-                if (folder / MARKER).exists():
-                    log.info("%s already done by another run: %s", self.__class__.__name__, folder)
+            folder, store = self.folder(), self.store
+            with store.lock(folder):
+                if store.is_complete(folder):
+                    log.info("%s already done by another run: %s", self.__class__.__name__,
+                             store.uri(folder))
                     return
-                if folder.exists() and not resumable:
-                    shutil.rmtree(folder)
-                folder.mkdir(parents=True, exist_ok=True)
+                store.begin(folder, resumable)
                 t0 = time.perf_counter()
                 try:
-                    result = body(self, folder)
+                    with persist.flushing(folder, store.flush):
+                        result = body(self, folder)
                 except MemoryError:
                     raise _out_of_memory(self) from None
                 atomic_write_json(folder / "meta.json", self.meta(result, time.perf_counter() - t0))
-                atomic_write_text(folder / MARKER, self.fingerprint() + "\n")
-            log.info("%s done: %s", self.__class__.__name__, folder)
+                store.complete(folder, self.fingerprint() + "\n")
+            log.info("%s done: %s", self.__class__.__name__, store.uri(folder))
         return run
     return wrap
 

@@ -18,6 +18,7 @@ from . import cli_generate
 from .base import MARKER
 from .config import load_config
 from .cli_models import list_models
+from .store import indexed, open_store
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
@@ -26,7 +27,7 @@ STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
 def _previous(task):
     """meta.json of the newest complete folder of this stage, or None."""
     metas = []
-    for meta_path in task.folder().parent.glob("*/meta.json"):
+    for meta_path in indexed(task.folder().parent).glob("*/meta.json"):   # on S3: mirrored first
         if (meta_path.parent / MARKER).exists():
             try:
                 metas.append(json.loads(meta_path.read_text()))
@@ -53,7 +54,7 @@ def status(args):
     for cls in STAGES:
         task = cls(config=args.config)
         done = task.complete()
-        line = f"{cls.__name__:<13} {'cached' if done else 'to run':<7} {task.folder()}"
+        line = f"{cls.__name__:<13} {'cached' if done else 'to run':<7} {task.store.uri(task.folder())}"
         print(line if done else f"{line}\n{'':<22}why: {why(task)}")
     return 0
 
@@ -62,13 +63,13 @@ def gc(args):
     keep = set()
     for path in args.config:
         keep |= {cls(config=path).folder().resolve() for cls in STAGES}
-    root = Path(load_config(args.config[0]).artifacts_dir)
-    stale = sorted(p for cls in STAGES for p in (root / cls.__name__).glob("*")
-                   if p.is_dir() and p.resolve() not in keep)
+    store = open_store(load_config(args.config[0]).artifacts_dir)
+    stale = sorted(p for cls in STAGES for p in store.stage_folders(cls.__name__)
+                   if p.resolve() not in keep)
     for p in stale:
-        print(("removing " if args.yes else "would remove ") + str(p))
+        print(("removing " if args.yes else "would remove ") + store.uri(p))
         if args.yes:
-            shutil.rmtree(p)
+            store.remove(p)
     if stale and not args.yes:
         print(f"{len(stale)} folder(s) unreachable from {', '.join(args.config)}; rerun with --yes to delete")
     return 0

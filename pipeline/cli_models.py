@@ -11,6 +11,7 @@ from stages.errors import UserError
 
 from .config import load_config
 from .runs import by_fingerprint, complete_runs, model_file, vocab_path_of
+from .store import runs_root
 from .tasks import Train
 
 TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
@@ -56,7 +57,7 @@ def default_model(cfg_path, note=lambda msg: None):
     train = Train(config=cfg_path)
     if train.complete():
         return model_file(train.folder()), _vocab_of(train.folder(), f"run {train.folder()}")
-    root = Path(load_config(cfg_path).artifacts_dir)
+    root = runs_root(load_config(cfg_path).artifacts_dir)
     runs = complete_runs(root)
     if not runs:
         raise UserError(f"no trained model under {root}/Train; {TRAIN_HINT}")
@@ -71,7 +72,7 @@ def choose(cfg_path, checkpoint=None, train=None, note=lambda msg: None):
     if checkpoint:
         return from_checkpoint(checkpoint)
     if train:
-        return from_fingerprint(Path(load_config(cfg_path).artifacts_dir), train)
+        return from_fingerprint(runs_root(load_config(cfg_path).artifacts_dir), train)
     return default_model(cfg_path, note)
 
 
@@ -85,7 +86,7 @@ def _differing(metas):
 
 def model_rows(cfg_path):
     """One dict per complete Train run, oldest first; `current` marks the config's own."""
-    root = Path(load_config(cfg_path).artifacts_dir)
+    root = runs_root(load_config(cfg_path).artifacts_dir)
     runs = complete_runs(root)
     here = Train(config=cfg_path).folder().resolve()
     keys, configs = _differing([m for _, m in runs])

@@ -23,6 +23,7 @@ from stages.vocab import Vocab
 from stages.warm_start import warm_start
 
 from .runs import by_fingerprint, complete_runs, model_file, read_meta, vocab_path_of
+from .store import runs_root
 
 log = logging.getLogger("pipeline")
 
@@ -71,9 +72,9 @@ def _vocab(folder):
 def resolve(task):
     """{"path", "fingerprint", "vocab"} of the model to start from, or None for a cold start."""
     value = task.cfg.train.init_from.strip()
-    root = Path(task.cfg.artifacts_dir)
     if not value:
         return None
+    root = runs_root(task.cfg.artifacts_dir)
     if value == "previous":
         folder = _previous(task, root)
         if folder is None:

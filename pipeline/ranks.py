@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stages import persist
 from stages.errors import UserError
 
 INSTALL = "pip install -e '.[mpi]' (mpi4py and the MPICH wheel), or mpi4py built against your MPI"
@@ -111,6 +112,8 @@ def _relay(task, line, pids, other):
         task.report_progress(float(fraction), message)
     elif kind == "log":
         log.info(rest)
+    elif kind == "flush":   # rank 0 wrote a checkpoint: a remote store gets it now (stages/persist.py)
+        persist.flush(rest)
     elif line.strip():
         other.append(line)
 
@@ -153,8 +156,10 @@ def main(config, folder):
     print(f"pid {ranks.rank} {os.getpid()}", flush=True)
     try:
         task = Train(config=config)
-        summary = task.train(Path(folder), ranks=ranks, log=lambda m: say("log", m),
-                             report=lambda f, m: say("progress", f"{f} {m}"))
+        # A checkpoint's flush is the worker's to do: with an s3:// artifacts_dir it uploads.
+        with persist.flushing(folder, lambda f: say("flush", f)):
+            summary = task.train(Path(folder), ranks=ranks, log=lambda m: say("log", m),
+                                 report=lambda f, m: say("progress", f"{f} {m}"))
         if ranks.root:
             atomic_write_json(Path(folder, RESULT), summary)
     except Interrupted as e:     # every rank stopped after the same step and checkpoint

@@ -12,6 +12,7 @@ from pathlib import Path
 from stages.errors import UserError
 
 from .base import MARKER
+from .store import local_copy
 
 
 def read_meta(folder):
@@ -24,6 +25,7 @@ def read_meta(folder):
 
 def model_file(folder):
     """best.ckpt, else last.ckpt, of a Train folder; None if it has neither."""
+    folder = local_copy(folder)   # on S3: the folder's files, downloaded once
     for name in ("best.ckpt", "last.ckpt"):
         if (Path(folder) / name).is_file():
             return Path(folder) / name
@@ -31,7 +33,10 @@ def model_file(folder):
 
 
 def complete_runs(root):
-    """(folder, meta) of every complete Train run under `root`, oldest first."""
+    """(folder, meta) of every complete Train run under `root`, oldest first.
+
+    `root`: an artifacts folder, or for an s3:// artifacts_dir `store.runs_root(...)`, the local
+    index of its runs."""
     runs = []
     for marker in Path(root, "Train").glob(f"*/{MARKER}"):
         meta = read_meta(marker.parent)
@@ -51,8 +56,10 @@ def vocab_path_of(train_folder):
     train_folder = Path(train_folder)
     root = train_folder.parent.parent
     try:
-        shards = read_meta(root / "EncodeShards" / read_meta(train_folder)["inputs"]["EncodeShards"][:16])
-        path = root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16] / "vocab.json"
+        shards_folder = root / "EncodeShards" / read_meta(train_folder)["inputs"]["EncodeShards"][:16]
+        shards = read_meta(local_copy(shards_folder, ["meta.json"]))
+        vocab_folder = root / "BuildVocab" / shards["inputs"]["BuildVocab"][:16]
+        path = local_copy(vocab_folder, ["vocab.json"]) / "vocab.json"
         if path.is_file():
             return path
     except (TypeError, KeyError):

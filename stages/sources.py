@@ -38,6 +38,7 @@ from typing import IO, Any, Iterable, Iterator
 from stages.atomic import atomic_path
 from stages.bundled import BundledSource
 from stages.errors import UserError
+from stages.s3_source import S3Source
 
 ENTRY_POINT_GROUP = "shakespeare_cifg.sources"
 # Bump when conversion or concatenation rules change: the corpus identity must follow.
@@ -224,7 +225,8 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())
 
 
-SOURCE_KINDS: dict[str, Any] = {"bundled": BundledSource(), "file": FileSource(), "url": UrlSource()}
+SOURCE_KINDS: dict[str, Any] = {"bundled": BundledSource(), "file": FileSource(), "url": UrlSource(),
+                                 "s3": S3Source()}
 
 
 def source_kind(name: str) -> Any:

@@ -22,6 +22,7 @@ from model.heap import reuse_freed_memory
 from model.regularise import rates_of
 from model.sampling import generate
 
+from . import persist
 from .atomic import atomic_write_text
 from .errors import UserError
 from .train_start import checkpoints, start
@@ -76,6 +77,7 @@ def write_checkpoint(trainer, out_dir):
     save_checkpoint(path, *state)
     for old in checkpoints(out_dir)[KEEP_CHECKPOINTS:]:
         old.unlink(missing_ok=True)
+    persist.flush(out_dir)   # a remote store gets the checkpoint now: a rerun anywhere resumes
     return path
 
 

@@ -139,7 +139,7 @@ def test_non_utf8_file_names_file_and_offset(tmp_path, monkeypatch, data, offset
 def test_unmatched_pattern_and_unknown_kind(tmp_path):
     with pytest.raises(UserError, match=r"no files match `.*nothing-\*\.txt`"):
         fetch_corpus([{"kind": "file", "path": str(tmp_path / "nothing-*.txt")}], tmp_path / "c.txt")
-    with pytest.raises(UserError, match="unknown source kind 'ftp'.*bundled, file, url"):
+    with pytest.raises(UserError, match="unknown source kind 'ftp'.*bundled, file, s3, url"):
         corpus_identity([{"kind": "ftp"}])
 
 

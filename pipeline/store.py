@@ -1,0 +1,121 @@
+"""The artifacts store: where stage folders live, how they are locked and marked complete.
+
+`artifacts_dir` is a local folder (as it always was) or an `s3://bucket/prefix` URI. Every
+stage reads and writes plain local files in `folder()`; the store decides what that folder is
+and what "complete" means:
+
+* LocalStore: the folder is `<artifacts_dir>/<Stage>/<fingerprint>/` itself; flock per folder;
+  `_COMPLETE` written last, atomically. Exactly the behaviour from before the store existed.
+* S3Store (pipeline/store_s3.py): the folder is a working copy in a local cache; inputs are
+  downloaded into it (verified against the manifest), outputs uploaded from it, `_COMPLETE`
+  put last, and the lock is an object on the store (pipeline/store_lock.py).
+
+Stages never see the difference: they get local paths.
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import luigi
+
+from stages.atomic import atomic_write_text
+from stages.errors import UserError
+
+from .store_lock import flock_folder
+
+MARKER = "_COMPLETE"
+
+
+def local_copy(folder, only=None) -> Path:
+    """A complete stage folder's files (or those named in `only`) on the local disk,
+    downloaded once when the folder is on S3."""
+    for store in _OPENED:
+        if store.remote and Path(folder).is_relative_to(store.cache):
+            return store.fetch(Path(folder), only)
+    return Path(folder)
+
+
+def indexed(stage_root) -> Path:
+    """`<root>/<Stage>` with its complete runs' meta.json and markers mirrored when on S3."""
+    for store in _OPENED:
+        if store.remote and Path(stage_root).is_relative_to(store.cache):
+            return store.index(Path(stage_root).name)
+    return Path(stage_root)
+
+
+def runs_root(artifacts_dir: str, stage: str = "Train") -> Path:
+    """Local root under which `<stage>/*/meta.json` + `_COMPLETE` list that stage's complete runs."""
+    store = open_store(artifacts_dir)
+    return store.index(stage).parent
+
+
+_OPENED = []
+
+
+@functools.lru_cache(maxsize=8)
+def open_store(artifacts_dir: str):
+    store = _open(artifacts_dir)
+    _OPENED.append(store)
+    return store
+
+
+def _open(artifacts_dir: str):
+    """The store for a config's artifacts_dir (one per process and value)."""
+    scheme, sep, _ = str(artifacts_dir).partition("://")
+    if not sep:
+        return LocalStore(artifacts_dir)
+    if scheme != "s3":
+        raise UserError(f"artifacts_dir {artifacts_dir!r}: only a local folder or an s3://bucket/prefix "
+                        "URI is supported; fix artifacts_dir in the config")
+    from .store_s3 import S3Store   # boto3 is needed only here (the [s3] extra)
+    return S3Store(artifacts_dir)
+
+
+class LocalStore:
+    """Stage folders in a local (or mounted) folder."""
+    remote = False
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def folder(self, stage: str, name: str) -> Path:
+        return self.root / stage / name
+
+    def uri(self, folder: Path) -> str:
+        return str(folder)
+
+    def marker_target(self, folder: Path):
+        return luigi.LocalTarget(str(folder / MARKER))
+
+    def is_complete(self, folder: Path) -> bool:
+        return (folder / MARKER).exists()
+
+    def lock(self, folder: Path):
+        return flock_folder(folder)
+
+    def begin(self, folder: Path, resumable: bool) -> None:
+        """Make the folder ready to write: emptied, or as an interrupted run left it."""
+        if folder.exists() and not resumable:
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def flush(self, folder: Path) -> None:
+        """Files written locally are already where they belong."""
+
+    def complete(self, folder: Path, text: str) -> None:
+        atomic_write_text(folder / MARKER, text)
+
+    def fetch(self, folder: Path, only=None) -> Path:
+        return folder
+
+    def index(self, stage: str) -> Path:
+        """The folder holding this stage's runs (a local store is its own index)."""
+        return self.root / stage
+
+    def stage_folders(self, stage: str) -> list[Path]:
+        return [p for p in (self.root / stage).glob("*") if p.is_dir()]
+
+    def remove(self, folder: Path) -> None:
+        shutil.rmtree(folder)
