@@ -1,0 +1,129 @@
+"""One request's generation: what a worker thread produces and the event loop reads.
+
+`Output` is the hand-over: the producer (the scheduler thread, or a beam's own thread) appends
+pieces under a lock, the HTTP side takes them every few milliseconds. Nothing crosses threads
+but this list and two flags, so a client that leaves only has to set `cancelled`.
+
+`SampledJob` is a request the scheduler advances one character per step, in a batch with every
+other request's streams. Its random generator, prime state and stop cut-offs are its own, set
+up exactly as `stages.generate` sets them up, so alone in the batch it draws the CLI's text.
+"""
+import threading
+
+import numpy as np
+
+from model.evaluate import stream_nll, summarize
+from stages.generate import StopCutter, generate_stream
+
+
+class Output:
+    """Text pieces (index, text, probabilities or None) waiting to be taken, and the final texts."""
+
+    def __init__(self, num):
+        self.num = num
+        self.texts = [""] * num
+        self.lock = threading.Lock()
+        self.pending = []
+        self.finished = False
+        self.cancelled = False
+        self.error = None
+
+    def put(self, index, text, probs):
+        with self.lock:
+            self.pending.append((index, text, probs))
+            self.texts[index] += text
+
+    def finish(self, error=None):
+        with self.lock:
+            self.error, self.finished = error, True
+
+    def take(self):
+        """(pieces since the last call, whether the generation has ended)."""
+        with self.lock:
+            pieces, self.pending = self.pending, []
+            return pieces, self.finished
+
+    def cancel(self):
+        """The client left: the producer stops at its next step."""
+        self.cancelled = True
+
+
+class SampledJob(Output):
+    """`num` sampled streams of one request, advanced by the scheduler (see module docstring)."""
+
+    def __init__(self, net, chars, prime_ids, s):
+        super().__init__(s.num)
+        self.s, self.chars = s, chars
+        self.rng = np.random.default_rng(s.seed)
+        # the key under which requests share one filtered_probs call (greedy runs at T = 1)
+        self.key = (s.strategy, 1.0 if s.strategy == "greedy" else s.temperature, s.top_k, s.top_p)
+        prime = np.asarray(prime_ids, np.int64)
+        state = net.zero_state(s.num)
+        if prime.size > 1:        # the prime's forward, as model.sampling.stream runs it
+            _, state, _ = net.forward(np.repeat(prime[:-1, None], s.num, axis=1), state)
+        self.state = state
+        self.cur = np.full(s.num, prime[-1], np.int64)
+        self.offset, self.steps = 0, 0
+        self.cutters = [StopCutter(s.stop) for _ in range(s.num)]
+        self.drawn = [[] for _ in range(s.num)]     # model probability of every drawn character
+        self.sent = [0] * s.num                     # characters emitted (the rest is held back)
+        if s.length == 0:
+            self.finish()
+
+    def advance(self, ids, probs):
+        """Take the step's ids (num,) and their probabilities; emit what the stop cut lets out."""
+        self.steps += 1
+        for i, cutter in enumerate(self.cutters):
+            if cutter.done:
+                continue
+            self.drawn[i].append(float(probs[i]))
+            self._emit(i, cutter.feed(self.chars[ids[i]]))
+        if self.steps == self.s.length or all(c.done for c in self.cutters):
+            for i, cutter in enumerate(self.cutters):
+                self._emit(i, cutter.flush())
+            self.finish()
+
+    def _emit(self, i, piece):
+        if piece:
+            start = self.sent[i]
+            self.sent[i] += len(piece)
+            self.put(i, piece, self.drawn[i][start:self.sent[i]])
+
+
+class StreamJob(Output):
+    """Any strategy `stages.generate.generate_stream` runs (beam search), on its own thread.
+
+    Beam search reorders its hypotheses at every step, so it does not join the shared batch; it
+    runs the CLI's own code, and stops at the next piece it yields once the client has left.
+    """
+
+    def __init__(self, net, vocab, prime_ids, s):
+        super().__init__(s.num)
+        self.pieces = generate_stream(net, vocab, prime_ids, s)   # checks settings now
+
+    def run(self):
+        try:
+            for index, piece in self.pieces:
+                if self.cancelled:
+                    break
+                if piece:
+                    self.put(index, piece, None)
+        except Exception as e:      # reported to the client as one line, never a dead thread
+            self.finish(error=f"generation failed: {e}")
+            return
+        finally:
+            self.pieces.close()
+        self.finish()
+
+
+def score_ids(net, context_ids, ids):
+    """Per-character nats of `ids` given `context_ids` (NaN where unscored: the first character
+    without context), and (nats, nats_per_char) computed exactly as `stages.generate.nats_of`."""
+    ids = np.asarray(ids, np.int64)
+    if ids.size == 0:
+        return np.zeros(0), 0.0, 0.0
+    ctx = np.asarray(context_ids, np.int64)
+    nll = stream_nll(net, ids, context=ctx, lanes=1, burn_in=len(ctx))
+    scored = ~np.isnan(nll)
+    res = summarize(float(nll[scored].sum()), int(scored.sum()))
+    return nll, res["nats_per_char"] * res["chars"], res["nats_per_char"]

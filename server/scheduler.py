@@ -1,0 +1,157 @@
+"""One thread steps every sampled stream of every request together: one batched forward a step.
+
+Generation is a loop of small matrix products, one character per step. Run per request, 16
+clients cost 16 products of one row each; run together they cost one product of 16 rows, which
+on this machine takes about as long as one of one row (the weights are read once either way).
+So the scheduler keeps one `Stepper` over the rows of all active requests, and at each step:
+
+1. feeds each row its last character and gets the logits of all rows at once;
+2. per group of requests with the same strategy, temperature, top-k and top-p, filters the
+   posteriors with one `filtered_probs` call (a row-wise computation: each row's numbers are
+   what its request alone would get) and draws with `model.sampling`'s own rule, handing it
+   `_Generators`, whose `random(n)` concatenates each request's own generator's numbers;
+3. hands every request its characters and their probabilities (temperature 1).
+
+Requests join and leave between steps: the carried states of the remaining rows are kept and
+the new requests' post-prime states appended (the prime's own forward runs on the request's
+thread, not here). A request whose client left is dropped at the next step. With nothing to
+do the thread sleeps on a condition variable: an idle server uses no CPU.
+
+Exactness: alone in the batch, a request computes with the same operand shapes as
+`python -m pipeline generate` and draws the same text for the same seed. Sharing the batch,
+BLAS may round a row's logits differently (it picks its kernels by matrix size); a draw
+changes only if a random number falls within that rounding of a boundary, which is rare but
+possible (benchmarks/README.md counts it).
+"""
+import logging
+import threading
+
+import numpy as np
+
+from model.sampling import STRATEGIES, filtered_probs
+from model.stepper import Stepper
+
+BUILT_IN = ("sample", "greedy", "redraw_once")   # rules known to call only rng.random(len(p))
+log = logging.getLogger("server.scheduler")
+
+
+class _Generators:
+    """The random generators of several requests, seen as one by a drawing rule."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    def random(self, n):
+        assert n == sum(j.num for j in self.jobs)
+        return np.concatenate([j.rng.random(j.num) for j in self.jobs])
+
+
+def choose(strategy, p, jobs):
+    """The next id of every row of `jobs` (their rows of p, in order), by `strategy`."""
+    rule = STRATEGIES[strategy]
+    if strategy in BUILT_IN:
+        return rule(p, _Generators(jobs))
+    out, at = [], 0          # a plug-in may use its generator any way: one request at a time
+    for j in jobs:
+        out.append(rule(p[at:at + j.num], j.rng))
+        at += j.num
+    return np.concatenate(out)
+
+
+def model_probs(logits, ids):
+    """p(ids) under the model at temperature 1, row by row (what the page tints by)."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return np.exp(z[np.arange(len(ids)), ids] - np.log(np.exp(z).sum(axis=1)))
+
+
+class Scheduler:
+    """The stepping thread; `submit(job)` adds a `jobs.SampledJob`, `job.cancel()` removes it."""
+
+    def __init__(self, net):
+        self.net = net
+        self.cond = threading.Condition()
+        self.incoming, self.jobs = [], []
+        self.stepper, self.cur, self.closed = None, None, False
+        self.steps = 0                  # batched steps so far (for tests and the status route)
+        self.thread = threading.Thread(target=self._run, name="generation", daemon=True)
+        self.thread.start()
+
+    def submit(self, job):
+        if job.finished:               # zero length: nothing to step
+            return
+        with self.cond:
+            self.incoming.append(job)
+            self.cond.notify()
+
+    def active(self):
+        """(requests, streams) being stepped or about to be."""
+        with self.cond:
+            jobs = [j for j in self.jobs + self.incoming if not (j.finished or j.cancelled)]
+        return len(jobs), sum(j.num for j in jobs)
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+        self.thread.join(timeout=5)
+
+    def _run(self):
+        while True:
+            with self.cond:
+                while not (self.incoming or self.jobs or self.closed):
+                    self.cond.wait()
+                if self.closed:
+                    return
+                joining, self.incoming = self.incoming, []
+            try:
+                self._regroup(joining)
+                if self.jobs:
+                    self._step()
+            except Exception as e:     # a bug: fail these requests, keep serving the next ones
+                log.exception("generation step failed")
+                for job in self.jobs + joining:
+                    job.finish(error=f"generation failed: {e}")
+                self.jobs, self.stepper = [], None
+
+    def _regroup(self, joining):
+        """Drop finished and abandoned requests, add the new ones, keep the others' states."""
+        keep = [j for j in self.jobs if not (j.finished or j.cancelled)]
+        if len(keep) == len(self.jobs) and not joining:
+            return
+        states = []
+        if keep:
+            h, c = self.stepper.state
+            rows = np.concatenate([np.arange(j.offset, j.offset + j.num) for j in keep])
+            states.append((h[:, rows], c[:, rows]))
+            for j in keep:
+                j.cur = self.cur[j.offset:j.offset + j.num].copy()
+        states += [j.state for j in joining]
+        self.jobs = keep + joining
+        for j in joining:
+            j.state = None                        # the stepper holds it from now on
+        if not self.jobs:
+            self.stepper = self.cur = None
+            return
+        self.cur = np.concatenate([j.cur for j in self.jobs])
+        offset = 0
+        for j in self.jobs:
+            j.offset, offset = offset, offset + j.num
+        state = (np.concatenate([s[0] for s in states], axis=1),
+                 np.concatenate([s[1] for s in states], axis=1))
+        self.stepper = Stepper(self.net, offset, state)
+
+    def _step(self):
+        logits = self.stepper.step(self.cur)
+        groups = {}
+        for j in self.jobs:
+            groups.setdefault(j.key, []).append(j)
+        for (strategy, temperature, top_k, top_p), jobs in groups.items():
+            rows = np.concatenate([np.arange(j.offset, j.offset + j.num) for j in jobs])
+            p = filtered_probs(logits[rows], temperature, top_k, top_p)
+            self.cur[rows] = choose(strategy, p, jobs)
+        probs = model_probs(logits, self.cur)
+        for j in self.jobs:
+            rows = slice(j.offset, j.offset + j.num)
+            j.advance(self.cur[rows], probs[rows])
+        self.steps += 1
