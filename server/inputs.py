@@ -109,7 +109,7 @@ def generate_request(body, vocab, limits):
     width = _integer(body, "beam_width", 1, limits.max_beam_width, D.beam_width)
     most = min(width, limits.max_num) if strategy == "beam" else limits.max_num
     s = GenerateSettings(
-        length=_integer(body, "length", 0, limits.max_length, D.length,
+        length=_integer(body, "length", 0, limits.max_length, min(D.length, limits.max_length),
                         " (the server's --max-length)"),
         num=_integer(body, "num", 1, most, D.num,
                      " (beam: at most beam_width)" if strategy == "beam" else ""),
