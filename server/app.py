@@ -22,6 +22,8 @@ from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stages.generate import strategy_names
+
 from .guard import Guard
 from .inputs import BadInput, Limits, generate_request, parse_body, score_request
 from .jobs import SampledJob, StreamJob, score_ids
@@ -38,6 +40,8 @@ class Service:
     def __init__(self, net, vocab, identity, limits=Limits()):
         self.net, self.vocab, self.identity, self.limits = net, vocab, identity, limits
         self.chars = [vocab.decode([i]) for i in range(vocab.size)]
+        # read once: looking the plug-ins up scans every installed package (~10 ms a request)
+        self.strategies = strategy_names()
         self.scheduler = Scheduler(net)
         self.running = 0
 
@@ -123,7 +127,7 @@ def build_app(service, token=None, loopback=True):
 
     async def generate(request):
         prime_ids, s = generate_request(await read_json(request, limits.max_body),
-                                        service.vocab, limits)
+                                        service.vocab, limits, service.strategies)
         service.claim()
         try:
             job = await service.start(prime_ids, s)
@@ -142,7 +146,7 @@ def build_app(service, token=None, loopback=True):
 
     async def stream(request):
         prime_ids, s = generate_request(await read_json(request, limits.max_body),
-                                        service.vocab, limits)
+                                        service.vocab, limits, service.strategies)
         service.claim()
         try:
             job = await service.start(prime_ids, s)

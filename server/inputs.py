@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from stages.generate import GenerateSettings, strategy_names
+from stages.generate import GenerateSettings
 
 
 class BadInput(ValueError):
@@ -92,8 +92,8 @@ GENERATE_FIELDS = ("prime", "unknown", *[f for f in GenerateSettings.__dataclass
 D = GenerateSettings()
 
 
-def generate_request(body, vocab, limits):
-    """(prime ids, GenerateSettings) of a /api/generate body."""
+def generate_request(body, vocab, limits, strategies):
+    """(prime ids, GenerateSettings) of a /api/generate body; `strategies`: the known names."""
     _known(body, GENERATE_FIELDS)
     unknown = _text(body, "unknown", "error")
     if unknown not in ("error", "skip"):
@@ -104,8 +104,8 @@ def generate_request(body, vocab, limits):
         raise BadInput("prime has no character the model knows; give text from the corpus "
                        "(e.g. a speaker name)")
     strategy = _text(body, "strategy", D.strategy)
-    if strategy not in strategy_names():
-        raise BadInput(f"strategy {strategy!r} is unknown; choose one of {strategy_names()}")
+    if strategy not in strategies:
+        raise BadInput(f"strategy {strategy!r} is unknown; choose one of {strategies}")
     width = _integer(body, "beam_width", 1, limits.max_beam_width, D.beam_width)
     most = min(width, limits.max_num) if strategy == "beam" else limits.max_num
     s = GenerateSettings(

@@ -38,10 +38,17 @@ class Output:
             self.error, self.finished = error, True
 
     def take(self):
-        """(pieces since the last call, whether the generation has ended)."""
+        """(pieces since the last call, one per text, whether the generation has ended)."""
         with self.lock:
-            pieces, self.pending = self.pending, []
-            return pieces, self.finished
+            pieces, self.pending, finished = self.pending, [], self.finished
+        merged = {}
+        for index, text, probs in pieces:     # a few long pieces: less to encode and to send
+            if index in merged:
+                old = merged[index]
+                merged[index] = (index, old[1] + text, None if probs is None else old[2] + probs)
+            else:
+                merged[index] = (index, text, probs)
+        return list(merged.values()), finished
 
     def cancel(self):
         """The client left: the producer stops at its next step."""
@@ -76,7 +83,7 @@ class SampledJob(Output):
         for i, cutter in enumerate(self.cutters):
             if cutter.done:
                 continue
-            self.drawn[i].append(float(probs[i]))
+            self.drawn[i].append(float(f"{probs[i]:.4g}"))    # enough for a tint, short in JSON
             self._emit(i, cutter.feed(self.chars[ids[i]]))
         if self.steps == self.s.length or all(c.done for c in self.cutters):
             for i, cutter in enumerate(self.cutters):

@@ -72,7 +72,7 @@ class Scheduler:
         self.net = net
         self.cond = threading.Condition()
         self.incoming, self.jobs = [], []
-        self.stepper, self.cur, self.closed = None, None, False
+        self.stepper, self.cur, self.groups, self.closed = None, None, [], False
         self.steps = 0                  # batched steps so far (for tests and the status route)
         self.thread = threading.Thread(target=self._run, name="generation", daemon=True)
         self.thread.start()
@@ -115,39 +115,41 @@ class Scheduler:
                 self.jobs, self.stepper = [], None
 
     def _regroup(self, joining):
-        """Drop finished and abandoned requests, add the new ones, keep the others' states."""
+        """Drop finished and abandoned requests, add the new ones, keep the others' states.
+
+        Requests are ordered by their drawing settings, so that each group's rows are one slice.
+        """
         keep = [j for j in self.jobs if not (j.finished or j.cancelled)]
         if len(keep) == len(self.jobs) and not joining:
             return
-        states = []
         if keep:
             h, c = self.stepper.state
-            rows = np.concatenate([np.arange(j.offset, j.offset + j.num) for j in keep])
-            states.append((h[:, rows], c[:, rows]))
             for j in keep:
-                j.cur = self.cur[j.offset:j.offset + j.num].copy()
-        states += [j.state for j in joining]
-        self.jobs = keep + joining
-        for j in joining:
-            j.state = None                        # the stepper holds it from now on
+                rows = slice(j.offset, j.offset + j.num)
+                j.state, j.cur = (h[:, rows], c[:, rows]), self.cur[rows].copy()
+        self.jobs = sorted(keep + joining, key=lambda j: j.key)     # stable: arrival order within
+        self.groups, self.stepper, self.cur = [], None, None
         if not self.jobs:
-            self.stepper = self.cur = None
             return
-        self.cur = np.concatenate([j.cur for j in self.jobs])
         offset = 0
         for j in self.jobs:
             j.offset, offset = offset, offset + j.num
-        state = (np.concatenate([s[0] for s in states], axis=1),
-                 np.concatenate([s[1] for s in states], axis=1))
+            if self.groups and self.groups[-1][0] == j.key:
+                self.groups[-1][2].append(j)
+            else:
+                self.groups.append((j.key, j.offset, [j]))
+        self.groups = [(key, slice(start, start + sum(j.num for j in jobs)), jobs)
+                       for key, start, jobs in self.groups]
+        state = (np.concatenate([j.state[0] for j in self.jobs], axis=1),
+                 np.concatenate([j.state[1] for j in self.jobs], axis=1))
+        self.cur = np.concatenate([j.cur for j in self.jobs])
+        for j in self.jobs:
+            j.state = None                        # the stepper holds it from now on
         self.stepper = Stepper(self.net, offset, state)
 
     def _step(self):
         logits = self.stepper.step(self.cur)
-        groups = {}
-        for j in self.jobs:
-            groups.setdefault(j.key, []).append(j)
-        for (strategy, temperature, top_k, top_p), jobs in groups.items():
-            rows = np.concatenate([np.arange(j.offset, j.offset + j.num) for j in jobs])
+        for (strategy, temperature, top_k, top_p), rows, jobs in self.groups:
             p = filtered_probs(logits[rows], temperature, top_k, top_p)
             self.cur[rows] = choose(strategy, p, jobs)
         probs = model_probs(logits, self.cur)

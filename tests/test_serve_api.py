@@ -94,7 +94,7 @@ def test_stream_probabilities_are_the_models(world):
     events = stream(world, body)
     probs = [p for e, d in events if e == "text" for _, _, ps in d["pieces"] for p in ps]
     char_nats = events[-1][1]["texts"][0]["char_nats"]
-    assert np.allclose(-np.log(probs), char_nats, atol=1e-4)
+    assert np.allclose(-np.log(probs), char_nats, rtol=0, atol=1e-3)     # 4 significant digits
 
 
 def test_score_is_the_held_out_loss_and_the_generation_nats(world):

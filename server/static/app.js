@@ -8,9 +8,10 @@ const FIELDS = ["prime", "length", "strategy", "temperature", "top_k", "top_p", 
 const TEXT_FIELDS = new Set(["prime", "strategy", "stop"]);
 let running = null;          // the AbortController of the generation in progress
 
-// p (0..1) -> a background colour: red for unlikely, through yellow, to green for likely.
+// p -> a background colour on a log scale, since a character model's probabilities span orders
+// of magnitude: red at 1% or less, yellow at 10%, green at 100%.
 function tint(p) {
-  const q = Math.max(0, Math.min(1, p));
+  const q = Math.max(0, Math.min(1, 1 + Math.log10(Math.max(p, 1e-9)) / 2));
   return `hsl(${Math.round(120 * q)}, ${Math.round(85 - 25 * q)}%, ${Math.round(78 + 7 * q)}%)`;
 }
 
