@@ -67,11 +67,9 @@ class Service:
 
     async def results(self, prime_ids, job):
         """{"text", "nats", "nats_per_char", "char_nats"} per text, as `generate --format json`."""
-        def score(text):
-            nll, nats, per_char = score_ids(self.net, prime_ids, self.vocab.encode(text))
-            return {"text": text, "nats": nats, "nats_per_char": per_char,
-                    "char_nats": [round(float(x), 5) for x in nll]}
-        return [await anyio.to_thread.run_sync(score, text) for text in job.texts]
+        if isinstance(job, SampledJob):
+            return job.results()
+        return await anyio.to_thread.run_sync(job.results, self.net, self.vocab, prime_ids)
 
 
 async def read_json(request, limit):

@@ -8,6 +8,7 @@ but this list and two flags, so a client that leaves only has to set `cancelled`
 other request's streams. Its random generator, prime state and stop cut-offs are its own, set
 up exactly as `stages.generate` sets them up, so alone in the batch it draws the CLI's text.
 """
+import math
 import threading
 
 import numpy as np
@@ -72,18 +73,18 @@ class SampledJob(Output):
         self.cur = np.full(s.num, prime[-1], np.int64)
         self.offset, self.steps = 0, 0
         self.cutters = [StopCutter(s.stop) for _ in range(s.num)]
-        self.drawn = [[] for _ in range(s.num)]     # model probability of every drawn character
+        self.nll = [[] for _ in range(s.num)]       # -log p (model, T = 1) of every drawn character
         self.sent = [0] * s.num                     # characters emitted (the rest is held back)
         if s.length == 0:
             self.finish()
 
-    def advance(self, ids, probs):
-        """Take the step's ids (num,) and their probabilities; emit what the stop cut lets out."""
+    def advance(self, ids, nll):
+        """Take the step's ids (num,) and their nats; emit what the stop cut lets out."""
         self.steps += 1
         for i, cutter in enumerate(self.cutters):
             if cutter.done:
                 continue
-            self.drawn[i].append(float(f"{probs[i]:.4g}"))    # enough for a tint, short in JSON
+            self.nll[i].append(float(nll[i]))
             self._emit(i, cutter.feed(self.chars[ids[i]]))
         if self.steps == self.s.length or all(c.done for c in self.cutters):
             for i, cutter in enumerate(self.cutters):
@@ -94,7 +95,19 @@ class SampledJob(Output):
         if piece:
             start = self.sent[i]
             self.sent[i] += len(piece)
-            self.put(i, piece, self.drawn[i][start:self.sent[i]])
+            # probabilities to 4 significant digits: enough for a tint, short in JSON
+            self.put(i, piece, [float(f"{math.exp(-x):.4g}") for x in self.nll[i][start:self.sent[i]]])
+
+    def results(self):
+        """{"text", "nats", "nats_per_char", "char_nats"} per text, from the logits it was drawn
+        with: the numbers `generate --format json` gets from a separate forward pass, to float32
+        rounding (about six significant digits), without running that pass again."""
+        out = []
+        for text, nll in zip(self.texts, self.nll):
+            nll = np.asarray(nll[:len(text)])
+            nats = float(nll.sum())
+            out.append(_result(text, nats, nats / max(len(text), 1), nll))
+        return out
 
 
 class StreamJob(Output):
@@ -107,6 +120,14 @@ class StreamJob(Output):
     def __init__(self, net, vocab, prime_ids, s):
         super().__init__(s.num)
         self.pieces = generate_stream(net, vocab, prime_ids, s)   # checks settings now
+
+    def results(self, net, vocab, prime_ids):
+        """As SampledJob.results, by a forward pass over each text, exactly as `generate`."""
+        out = []
+        for text in self.texts:
+            nll, nats, per_char = score_ids(net, prime_ids, vocab.encode(text))
+            out.append(_result(text, nats, per_char, nll))
+        return out
 
     def run(self):
         try:
@@ -121,6 +142,11 @@ class StreamJob(Output):
         finally:
             self.pieces.close()
         self.finish()
+
+
+def _result(text, nats, nats_per_char, char_nats):
+    return {"text": text, "nats": nats, "nats_per_char": nats_per_char,
+            "char_nats": [round(float(x), 5) for x in char_nats]}
 
 
 def score_ids(net, context_ids, ids):

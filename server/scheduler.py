@@ -10,7 +10,8 @@ So the scheduler keeps one `Stepper` over the rows of all active requests, and a
    posteriors with one `filtered_probs` call (a row-wise computation: each row's numbers are
    what its request alone would get) and draws with `model.sampling`'s own rule, handing it
    `_Generators`, whose `random(n)` concatenates each request's own generator's numbers;
-3. hands every request its characters and their probabilities (temperature 1).
+3. hands every request its characters and their nats (-log p at temperature 1), which make
+   the `nats` of its answer, so no second pass over the texts is needed.
 
 Requests join and leave between steps: the carried states of the remaining rows are kept and
 the new requests' post-prime states appended (the prime's own forward runs on the request's
@@ -58,11 +59,11 @@ def choose(strategy, p, jobs):
     return np.concatenate(out)
 
 
-def model_probs(logits, ids):
-    """p(ids) under the model at temperature 1, row by row (what the page tints by)."""
+def model_nll(logits, ids):
+    """-log p(ids) under the model at temperature 1, row by row (the nats, and the page's tint)."""
     z = np.asarray(logits, np.float64)
     z = z - z.max(axis=1, keepdims=True)
-    return np.exp(z[np.arange(len(ids)), ids] - np.log(np.exp(z).sum(axis=1)))
+    return np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(ids)), ids]
 
 
 class Scheduler:
@@ -152,8 +153,8 @@ class Scheduler:
         for (strategy, temperature, top_k, top_p), rows, jobs in self.groups:
             p = filtered_probs(logits[rows], temperature, top_k, top_p)
             self.cur[rows] = choose(strategy, p, jobs)
-        probs = model_probs(logits, self.cur)
+        nll = model_nll(logits, self.cur)
         for j in self.jobs:
             rows = slice(j.offset, j.offset + j.num)
-            j.advance(self.cur[rows], probs[rows])
+            j.advance(self.cur[rows], nll[rows])
         self.steps += 1

@@ -67,8 +67,14 @@ CASES = [
 def test_generate_equals_the_cli_json(world, capsys, body):
     r = world.http.post("/api/generate", json=body)
     assert r.status_code == 200
-    api = [{k: t[k] for k in ("text", "nats", "nats_per_char")} for t in r.json()["texts"]]
-    assert api == cli_json(world, capsys, body)
+    api, cli = r.json()["texts"], cli_json(world, capsys, body)
+    assert [t["text"] for t in api] == [t["text"] for t in cli]
+    for a, c in zip(api, cli):
+        if body.get("strategy") == "beam":      # the CLI's own forward pass: the same numbers
+            assert (a["nats"], a["nats_per_char"]) == (c["nats"], c["nats_per_char"])
+        else:                                   # from the sampling logits: float32 rounding apart
+            assert a["nats"] == pytest.approx(c["nats"], rel=1e-5)
+            assert a["nats_per_char"] == pytest.approx(c["nats_per_char"], rel=1e-5)
     for t in r.json()["texts"]:             # per-character nats add up to the text's nats
         assert len(t["char_nats"]) == len(t["text"])
         assert sum(t["char_nats"]) == pytest.approx(t["nats"], abs=1e-3)
