@@ -12,8 +12,9 @@ process on 127.0.0.1 with a free port; the clients are plain asyncio sockets in 
 - `serve`: N clients each POST /api/generate/stream for --chars characters (seed = client
   number) at the same moment: time to first character (first `text` event), chars/s per client
   (its characters / its request's duration) and in total (all characters / wall time), errors.
-Then a disconnect check: 16 clients stream long texts, all leave at once, and the server's CPU
-time (from /proc) is read over the next two seconds. Every client is bounded by --timeout.
+Then a disconnect check: 16 clients stream long texts and all leave about 1 s after their first
+character; the server's CPU use (from /proc, in cores) is read while they stream and over the
+two seconds after they left. Every client is bounded by --timeout.
 Prints JSON lines (medians over repeats) and appends them to --out.
 """
 import argparse
@@ -112,15 +113,20 @@ def cpu_seconds(pid):
 
 
 async def disconnect_check(proc, port, n=16):
-    """All clients leave at once: the server's CPU use in the two seconds after."""
-    await asyncio.gather(*(client(port, {"prime": PRIME, "length": 100000, "seed": i}, 60,
-                                  leave_after=1.0) for i in range(n)))
+    """All clients leave at once: the server's CPU use (cores) before, and in the two seconds after."""
+    clients = asyncio.gather(*(client(port, {"prime": PRIME, "length": 100000, "seed": i}, 60,
+                                          leave_after=1.0) for i in range(n)))
+    await asyncio.sleep(0.5)
+    cb, tb = cpu_seconds(proc.pid), time.perf_counter()
+    await asyncio.sleep(0.4)
+    before = (cpu_seconds(proc.pid) - cb) / (time.perf_counter() - tb)
+    await clients
     c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
     await asyncio.sleep(1.0)
     c1, t1 = cpu_seconds(proc.pid), time.perf_counter()
     await asyncio.sleep(1.0)
     c2, t2 = cpu_seconds(proc.pid), time.perf_counter()
-    return {"case": "disconnect", "clients": n, "cpu_0_1s": round((c1 - c0) / (t1 - t0), 3),
+    return {"case": "disconnect", "clients": n, "cpu_before": round(before, 3), "cpu_0_1s": round((c1 - c0) / (t1 - t0), 3),
             "cpu_1_2s": round((c2 - c1) / (t2 - t1), 3)}
 
 
