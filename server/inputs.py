@@ -26,6 +26,8 @@ class Limits:
     max_body: int = 65536           # bytes of a request body
     max_num: int = 16               # texts per request
     max_beam_width: int = 16
+    max_prime_rows: int = 16384     # prime characters x num: the prime's one forward pass holds
+                                    # ~10 KB per row at 2x384 (it is run whole, as the CLI runs it)
 
 
 def _refuse_constant(name):
@@ -122,6 +124,11 @@ def generate_request(body, vocab, limits, strategies):
         length_penalty=_number(body, "length_penalty", D.length_penalty, lambda v: v >= 0, ">= 0"),
         no_repeat_ngram=_integer(body, "no_repeat_ngram", 0, 1000, D.no_repeat_ngram),
         stop=_text(body, "stop", D.stop))
+    rows = len(prime_ids) * (s.beam_width + 1 if strategy == "beam" else s.num)
+    if rows > limits.max_prime_rows:
+        raise BadInput(f"the prime ({len(prime_ids)} characters) times the streams it runs in "
+                       f"({rows // len(prime_ids)}) is over {limits.max_prime_rows}; send a "
+                       "shorter prime or fewer texts")
     if s.no_repeat_ngram == 1:
         raise BadInput("no_repeat_ngram must be 0 (off) or at least 2, got 1")
     encode(vocab, "stop", s.stop)

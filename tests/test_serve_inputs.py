@@ -59,6 +59,7 @@ BAD_BODIES = [
     ('{"prime": "\\u00e9", "unknown": "skip"}', "prime has no character the model knows"),
     ('{"stop": "\\u00e9"}', "stop has characters the model does not know"),
     ('{"prime": 5}', "prime must be a string"),
+    ('{"prime": "%s", "num": 16}' % ("the " * 300), "send a shorter prime or fewer texts"),
 ]
 
 
