@@ -44,6 +44,7 @@ class Service:
         self.strategies = strategy_names()
         self.scheduler = Scheduler(net)
         self.running = 0
+        self.beams = []           # beam searches on their own threads, until they end
 
     def claim(self):
         """A slot for one generation or scoring, or 429 when all are taken."""
@@ -60,6 +61,7 @@ class Service:
         if s.strategy == "beam":
             job = await anyio.to_thread.run_sync(StreamJob, self.net, self.vocab, prime_ids, s)
             threading.Thread(target=job.run, name="beam", daemon=True).start()
+            self.beams = [j for j in self.beams if not j.finished] + [job]
         else:
             job = await anyio.to_thread.run_sync(SampledJob, self.net, self.chars, prime_ids, s)
             self.scheduler.submit(job)
@@ -120,8 +122,10 @@ def build_app(service, token=None, loopback=True):
 
     async def status(request):
         requests, streams = service.scheduler.active()
+        beams = sum(not j.finished for j in service.beams)
         return JSONResponse({"running": service.running, "sampled_requests": requests,
-                             "sampled_streams": streams, "steps": service.scheduler.steps})
+                             "sampled_streams": streams, "beam_searches": beams,
+                             "steps": service.scheduler.steps})
 
     async def generate(request):
         prime_ids, s = generate_request(await read_json(request, limits.max_body),

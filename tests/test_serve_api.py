@@ -142,7 +142,7 @@ def test_concurrent_requests_share_the_batched_steps(world):
 
 def _idle(world):
     s = world.http.get("/api/status").json()
-    return s["running"] == 0 and s["sampled_requests"] == 0
+    return s["running"] == 0 and s["sampled_requests"] == 0 and s["beam_searches"] == 0
 
 
 def _raw_post(world, path, body):
@@ -165,6 +165,15 @@ def test_a_client_that_leaves_stops_its_generation(world, path):
     assert wait_until(lambda: _idle(world), timeout=10)
     steps = world.http.get("/api/status").json()["steps"]
     assert not wait_until(lambda: world.http.get("/api/status").json()["steps"] != steps, timeout=0.5)
+
+
+def test_a_client_that_leaves_stops_its_beam_search(world):
+    sock = _raw_post(world, "/api/generate/stream", {"prime": "ROMEO:", "length": MAX_LENGTH,
+                                                     "strategy": "beam", "beam_width": 2})
+    assert wait_until(lambda: world.http.get("/api/status").json()["beam_searches"] == 1)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    sock.close()
+    assert wait_until(lambda: _idle(world), timeout=10)
 
 
 def test_the_cap_on_concurrent_generations(world):
