@@ -1,9 +1,10 @@
-"""`python -m pipeline status | generate | models | gc`: the pipeline from the terminal, without Luigi.
+"""`python -m pipeline status | generate | models | gc | serve`: the pipeline from the terminal, without Luigi.
 
     python -m pipeline status [--config PATH]
     python -m pipeline generate --prime "ROMEO:" --length 500 --temperature 0.8
     python -m pipeline models [--config PATH]
     python -m pipeline gc [--config PATH ...] [--yes]
+    python -m pipeline serve [--port 8000]       (needs pip install -e '.[serve]')
 """
 import argparse
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from stages.errors import UserError
 
-from . import cli_generate
+from . import cli_generate, cli_serve
 from .base import MARKER
 from .config import load_config
 from .cli_models import list_models
@@ -108,10 +109,12 @@ def parser():
     c.add_argument("--config", action="append",
                    help="config(s) whose outputs to keep (repeatable; default: pipeline.yaml)")
     c.add_argument("--yes", action="store_true", help="delete (without it: only list)")
+    cli_serve.add_parser(sub, **fmt)
     return p
 
 
-COMMANDS = {"status": status, "generate": cli_generate.run, "models": list_models, "gc": gc}
+COMMANDS = {"status": status, "generate": cli_generate.run, "models": list_models, "gc": gc,
+            "serve": cli_serve.run}
 
 
 def main(argv=None):
