@@ -102,12 +102,13 @@ def _main_thread():
 
 
 def _relay(task, line, pids, other):
-    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`; the rest kept."""
+    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`, `flush FOLDER`;
+    the rest (mpiexec's own reports) kept for `failure`."""
     kind, _, rest = line.partition(" ")
-    if kind == "pid":
-        rank, pid = rest.split()
-        pids[pid] = rank
-    elif kind == "progress":
+    found = re.findall(r"pid (\d+) (\d+)", line)   # every rank announces itself
+    if found:
+        pids.update({pid: rank for rank, pid in found})
+    elif kind == "progress" and re.match(r"[0-9.]+ ", rest):
         fraction, _, message = rest.partition(" ")
         task.report_progress(float(fraction), message)
     elif kind == "log":
@@ -139,6 +140,13 @@ def failure(lines, pids, code):
             "has MPI, this project and the artifacts folder at the same paths")
 
 
+def _line(text):
+    """One write per line: the ranks share mpiexec's output, and print() writes the newline
+    separately, so two ranks' lines could interleave."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def main(config, folder):
     """One rank: train its block of lanes; rank 0 reports and writes RESULT."""
     from mpi4py import MPI
@@ -152,8 +160,8 @@ def main(config, folder):
     from .tasks import Train
     comm = MPI.COMM_WORLD
     ranks = Ranks(comm)
-    say = (lambda kind, text: print(f"{kind} {text}", flush=True)) if ranks.root else (lambda k, t: None)
-    print(f"pid {ranks.rank} {os.getpid()}", flush=True)
+    say = (lambda kind, text: _line(f"{kind} {text}")) if ranks.root else (lambda k, t: None)
+    _line(f"pid {ranks.rank} {os.getpid()}")
     try:
         task = Train(config=config)
         # A checkpoint's flush is the worker's to do: with an s3:// artifacts_dir it uploads.
@@ -164,10 +172,11 @@ def main(config, folder):
             atomic_write_json(Path(folder, RESULT), summary)
     except Interrupted as e:     # every rank stopped after the same step and checkpoint
         if ranks.root:
-            print(f"rank 0: stopped: {e}", file=sys.stderr, flush=True)
+            sys.stderr.write(f"rank 0: stopped: {e}\n")
         sys.exit(3)
     except BaseException as e:   # noqa: BLE001  one line, then end every rank of the job
         text = str(e) if isinstance(e, errors.FIXABLE) else f"{type(e).__name__}: {e}"
-        print(f"rank {ranks.rank}: error: {' '.join(text.split())}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"rank {ranks.rank}: error: {' '.join(text.split())}\n")
+        sys.stderr.flush()
         comm.Abort(1)
 
