@@ -21,6 +21,7 @@ import numpy as np
 
 from model.evaluate import stream_nll, summarize
 
+from .adaptive_rows import adaptive_nll, add_rows
 from .atomic import atomic_write_json, atomic_write_text
 from .heldout_scope import fitting_text, scored_validation, seen_in_training
 from .metrics import MetricContext
@@ -49,6 +50,8 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
            "ngram": lm.stream_nll(val_ids, context=train_ids),
            "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids),
            "uniform": np.full(len(val_ids), math.log(vocab_size))}
+    extra, info = adaptive_nll(net, train_ids, val_ids, ctx, nll["lstm"], vocab_size, cfg)
+    nll.update(extra)
     cuts = np.cumsum(segments or [len(val_ids)])[:-1]
     pieces = {name: np.split(x, cuts) for name, x in nll.items()}
     cis = intervals(pieces, cfg.block_chars, cfg.resamples)
@@ -60,6 +63,7 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
     out["ngram"]["order"] = cfg.ngram_order
     diff = paired_difference(pieces["lstm"], pieces["ngram"], cfg.block_chars, cfg.resamples)
     out["difference"] = {"lstm_minus_ngram": {"mean": diff["mean"], "ci95": diff["ci95"]}}
+    add_rows(out, pieces, info, paired_difference, cfg)
     return out, lm, _verdict(out, diff, cfg)
 
 
