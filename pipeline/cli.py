@@ -1,7 +1,8 @@
-"""`python -m pipeline status | generate | models | gc`: the pipeline from the terminal, without Luigi.
+"""`python -m pipeline status | generate | score | models | gc`: the pipeline from the terminal, without Luigi.
 
     python -m pipeline status [--config PATH]
     python -m pipeline generate --prime "ROMEO:" --length 500 --temperature 0.8
+    python -m pipeline score FILE|- [--dynamic] [--format json]
     python -m pipeline models [--config PATH]
     python -m pipeline gc [--config PATH ...] [--yes]
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from stages.errors import UserError
 
-from . import cli_generate
+from . import cli_generate, cli_score
 from .base import MARKER
 from .config import load_config
 from .models import list_models
@@ -99,6 +100,7 @@ def parser():
     s = sub.add_parser("status", help="show each stage as cached or to run, and why", **fmt)
     s.add_argument("--config", default="pipeline.yaml", help="config to check")
     cli_generate.add_parser(sub, **fmt)
+    cli_score.add_parser(sub, **fmt)
     m = sub.add_parser("models", help="list the trained models (fingerprint, differing config "
                        "keys, steps, best validation loss, date)", **fmt)
     m.add_argument("--config", default="pipeline.yaml",
@@ -110,7 +112,8 @@ def parser():
     return p
 
 
-COMMANDS = {"status": status, "generate": cli_generate.run, "models": list_models, "gc": gc}
+COMMANDS = {"status": status, "generate": cli_generate.run, "score": cli_score.run,
+            "models": list_models, "gc": gc}
 
 
 def main(argv=None):
