@@ -125,17 +125,17 @@ class EvaluateConfig:
     dynamic: bool = spec(False, None, "add the row \"LSTM + dynamic evaluation\" (Krause et al. 2018)")
     dynamic_segment: int = spec(50, POSITIVE, "dynamic evaluation: characters per lane scored between "
                                 "two weight updates")
-    dynamic_rate: float = spec(0.003, NON_NEGATIVE, "dynamic evaluation: step size eta, in units of "
+    dynamic_rate: float = spec(2e-4, NON_NEGATIVE, "dynamic evaluation: step size eta, in units of "
                                "the training gradient's RMS (the centre of the tuning grid)")
     dynamic_decay: float = spec(0.01, NON_NEGATIVE, "dynamic evaluation: pull lambda back toward the "
                                 "trained weights per step (the centre of the tuning grid)")
     dynamic_tune: bool = spec(True, None, "tune rate and decay two-fold (on one half, scoring the "
                               "other) over a grid around the values above; false: use them as given")
-    dynamic_tune_chars: int = spec(40000, POSITIVE, "dynamic evaluation: scored characters of each "
+    dynamic_tune_chars: int = spec(20000, POSITIVE, "dynamic evaluation: scored characters of each "
                                    "half that each grid point is tried on")
-    cache: bool = spec(False, None, "add the row \"LSTM + cache\": an online Kneser-Ney n-gram of "
+    cache: bool = spec(True, None, "add the row \"LSTM + cache\": an online Kneser-Ney n-gram of "
                        "the text already scored, mixed in with a two-fold tuned weight")
-    cache_order: int = spec(5, (lambda v: 1 <= v <= 9, "must be between 1 and 9"),
+    cache_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"),
                             "order of the cache's n-gram")
 
 

@@ -68,3 +68,38 @@ def test_the_cache_row_of_the_report_with_weight_grid_at_zero_is_static(monkeypa
     nll, info = adaptive_nll(net, stream(2000, 8), val, ctx, static, V, cfg)
     assert np.array_equal(nll["lstm_cache"], static, equal_nan=True)
     assert [f["weight"] for f in info["lstm_cache"]["folds"]] == [0.0, 0.0]
+
+
+def reference_p(history, target, order, vocab_size, d=0.75):
+    """Interpolated Kneser-Ney from scratch over `history` (a list), for one target: the top
+    level on occurrence counts, lower levels on distinct-left-neighbour counts."""
+    def counts(k):
+        grams = [tuple(history[i - k + 1:i + 1]) for i in range(k - 1, len(history))]
+        if k == order:
+            out = {}
+            for g in grams:
+                out[g] = out.get(g, 0) + 1
+            return out
+        # continuation: distinct characters seen right before the k-gram
+        left = {}
+        for i in range(k, len(history)):
+            left.setdefault(tuple(history[i - k + 1:i + 1]), set()).add(history[i - k])
+        return {g: len(s) for g, s in left.items()}
+    p = 1.0 / vocab_size
+    for k in range(1, min(order, len(history) + 1) + 1):
+        c = counts(k)
+        h = tuple(history[len(history) - k + 1:]) if k > 1 else ()
+        of_h = {g: n for g, n in c.items() if g[:-1] == h}
+        total = sum(of_h.values())
+        if total:
+            p = (max(of_h.get(h + (target,), 0) - d, 0) + d * len(of_h) * p) / total
+    return p
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_the_online_counts_match_counting_from_scratch(order):
+    ids = np.tile(stream(40, 9), 3)[:100]
+    ids[50:60] = stream(10, 10)
+    fast = cache_probs(ids, order, V)
+    slow = [reference_p(ids[:i].tolist(), int(ids[i]), order, V) for i in range(len(ids))]
+    assert np.allclose(fast, slow, rtol=1e-12, atol=0)

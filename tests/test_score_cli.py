@@ -121,14 +121,15 @@ def test_bootstrap_blocks_are_merged_so_memory_does_not_grow():
 
 
 def test_evaluate_fingerprint_ignores_the_new_keys_while_their_rows_are_off(tmp_path):
-    off = Evaluate(config=str(write_config(tmp_path, name="off.yaml")))
+    off = Evaluate(config=str(write_config(tmp_path, {"evaluate.cache": False}, name="off.yaml")))
     assert not any(k.startswith(("evaluate.dynamic", "evaluate.cache")) for k in off.slice())
-    same = Evaluate(config=str(write_config(tmp_path, {"evaluate.dynamic_rate": 0.5,
-                                                       "evaluate.cache_order": 3}, name="same.yaml")))
+    same = Evaluate(config=str(write_config(tmp_path, {"evaluate.cache": False, "evaluate.cache_order": 3,
+                                                       "evaluate.dynamic_rate": 0.5}, name="same.yaml")))
     assert same.fingerprint() == off.fingerprint()
     on = Evaluate(config=str(write_config(tmp_path, {"evaluate.dynamic": True}, name="on.yaml")))
-    assert "evaluate.dynamic_rate" in on.slice() and "evaluate.cache_order" not in on.slice()
+    assert "evaluate.dynamic_rate" in on.slice() and "evaluate.cache_order" in on.slice()
     assert on.fingerprint() != off.fingerprint()
-    fixed = Evaluate(config=str(write_config(tmp_path, {"evaluate.dynamic": True,
+    fixed = Evaluate(config=str(write_config(tmp_path, {"evaluate.dynamic": True, "evaluate.cache": False,
                                                         "evaluate.dynamic_tune": False}, name="f.yaml")))
     assert "evaluate.dynamic_tune_chars" not in fixed.slice()
+    assert "evaluate.cache_order" not in fixed.slice()
