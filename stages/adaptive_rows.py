@@ -55,10 +55,17 @@ def _cache_protocol(what, order, folds):
 
 
 def add_rows(out, pieces, info, paired_difference, cfg):
-    """Protocol, settings and paired difference to the static row for each adaptive row."""
+    """Protocol, settings and paired difference to the static row for each adaptive row.
+
+    Returns {row: seconds it added}: kept out of the rows, whose figures a rerun reproduces
+    bit for bit while the seconds do not (the report keeps them under "adaptive_seconds").
+    """
+    seconds = {}
     for name, extra in info.items():
+        extra = dict(extra)
+        seconds[name] = extra.pop("seconds")
         out[name].update(extra)
         diff = paired_difference(pieces[name], pieces["lstm"], cfg.block_chars, cfg.resamples)
         out["difference"][f"{name}_minus_lstm"] = {"mean": diff["mean"], "ci95": diff["ci95"]}
-    return out
+    return seconds
 

@@ -93,14 +93,14 @@ def _heldout_section(report: dict) -> list[str]:
     protocol = (heldout.get("lstm") or {}).get("protocol")
     if protocol:
         out += [f"*LSTM evaluation protocol:* {protocol}", ""]
-    out += _adaptive_lines(heldout)
+    out += _adaptive_lines(heldout, report.get("adaptive_seconds") or {})
     scope = (report.get("heldout_scope") or {}).get("text")
     if scope:
         out += [f"*Characters:* {scope}.", ""]
     return out
 
 
-def _adaptive_lines(heldout: dict) -> list[str]:
+def _adaptive_lines(heldout: dict, seconds: dict) -> list[str]:
     """For each row that adapts to the scored text: its protocol, gain over the static row, time."""
     out = []
     for name in ADAPTIVE:
@@ -110,7 +110,7 @@ def _adaptive_lines(heldout: dict) -> list[str]:
         diff = (heldout.get("difference") or {}).get(f"{name}_minus_lstm") or {}
         out += [f"*{HELDOUT_LABELS[name]}:* {row.get('protocol', '')}. Paired difference to the "
                 f"static LSTM row: {_num(diff.get('mean'), '+.4f')} nats/char, 95% interval "
-                f"{_interval(diff.get('ci95'), '+.4f')}; added {_num(row.get('seconds'), '.1f')} s "
+                f"{_interval(diff.get('ci95'), '+.4f')}; added {_num(seconds.get(name), '.1f')} s "
                 "to Evaluate. It does not replace the static figure: it is scored by a model that "
                 "keeps learning from the validation text as it reads it.", ""]
     return out
