@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 
-def _lanes(full, first, lanes, burn_in):
+def lane_layout(full, first, lanes, burn_in):
     """Inputs, targets, weights and target positions in `full`, all (T, B), for `lanes`
     segments of full[first:]."""
     bounds = np.linspace(first, len(full), lanes + 1).round().astype(int)
@@ -65,7 +65,7 @@ def stream_nll(net, ids, context=None, lanes=1, burn_in=1000, window=None, chunk
     ctx = np.zeros(0, np.int64) if context is None else np.asarray(context, np.int64)
     full = np.concatenate([ctx, ids])
     x, y, w, pos = (_windows(full, len(ctx), window) if window
-                    else _lanes(full, len(ctx), lanes, burn_in))
+                    else lane_layout(full, len(ctx), lanes, burn_in))
     out = np.full(len(ids), np.nan)
     for b0 in range(0, x.shape[1], max_batch):   # bounded memory for many windows
         cols = slice(b0, b0 + max_batch)
@@ -81,11 +81,19 @@ def _score(net, x, y, chunk):
     for t0 in range(0, x.shape[0], chunk):
         xs, ys = x[t0:t0 + chunk], y[t0:t0 + chunk]
         logits, state, _ = net.forward(xs, state)
-        logits = logits.astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        logp = logits[np.arange(ys.size), ys.reshape(-1)] - np.log(np.exp(logits).sum(axis=1))
-        out[t0:t0 + chunk] = -logp.reshape(ys.shape)
+        out[t0:t0 + chunk] = target_nll(logits, ys)
     return out
+
+
+def target_nll(logits, ys):
+    """-log p of each target (T, B) from the (T*B, K) logits, in float64.
+
+    Shared by every scorer (static, dynamic, `score`), so that equal logits give equal losses.
+    """
+    logits = logits.astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits[np.arange(ys.size), ys.reshape(-1)] - np.log(np.exp(logits).sum(axis=1))
+    return -logp.reshape(ys.shape)
 
 
 def summarize(total_nats, count):

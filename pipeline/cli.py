@@ -1,7 +1,8 @@
-"""`python -m pipeline status | generate | models | gc | serve`: the pipeline from the terminal, without Luigi.
+"""`python -m pipeline status | generate | score | models | gc | serve`: the pipeline from the terminal, without Luigi.
 
     python -m pipeline status [--config PATH]
     python -m pipeline generate --prime "ROMEO:" --length 500 --temperature 0.8
+    python -m pipeline score FILE|- [--dynamic] [--format json]
     python -m pipeline models [--config PATH]
     python -m pipeline gc [--config PATH ...] [--yes]
     python -m pipeline serve [--port 8000]       (needs pip install -e '.[serve]')
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from stages.errors import UserError
 
-from . import cli_generate, cli_serve
+from . import cli_generate, cli_score, cli_serve
 from .base import MARKER
 from .config import load_config
 from .cli_models import list_models
@@ -101,6 +102,7 @@ def parser():
     s = sub.add_parser("status", help="show each stage as cached or to run, and why", **fmt)
     s.add_argument("--config", default="pipeline.yaml", help="config to check")
     cli_generate.add_parser(sub, **fmt)
+    cli_score.add_parser(sub, **fmt)
     m = sub.add_parser("models", help="list the trained models (fingerprint, differing config "
                        "keys, steps, best validation loss, date)", **fmt)
     m.add_argument("--config", default="pipeline.yaml",
@@ -113,8 +115,8 @@ def parser():
     return p
 
 
-COMMANDS = {"status": status, "generate": cli_generate.run, "models": list_models, "gc": gc,
-            "serve": cli_serve.run}
+COMMANDS = {"status": status, "generate": cli_generate.run, "score": cli_score.run,
+            "models": list_models, "gc": gc, "serve": cli_serve.run}
 
 
 def main(argv=None):

@@ -124,6 +124,21 @@ class EvaluateConfig:
     reference_draws: int = spec(20, (lambda v: v >= 2, "must be >= 2"),
                                 "sets of real held-out text measured for each reference band")
     metrics: Optional[tuple] = spec(None, None, "sample metrics to compute (default: all registered)")
+    dynamic: bool = spec(False, None, "add the row \"LSTM + dynamic evaluation\" (Krause et al. 2018)")
+    dynamic_segment: int = spec(50, POSITIVE, "dynamic evaluation: characters per lane scored between "
+                                "two weight updates")
+    dynamic_rate: float = spec(2e-4, NON_NEGATIVE, "dynamic evaluation: step size eta, in units of "
+                               "the training gradient's RMS (the centre of the tuning grid)")
+    dynamic_decay: float = spec(0.01, NON_NEGATIVE, "dynamic evaluation: pull lambda back toward the "
+                                "trained weights per step (the centre of the tuning grid)")
+    dynamic_tune: bool = spec(True, None, "tune rate and decay two-fold (on one half, scoring the "
+                              "other) over a grid around the values above; false: use them as given")
+    dynamic_tune_chars: int = spec(20000, POSITIVE, "dynamic evaluation: scored characters of each "
+                                   "half that each grid point is tried on")
+    cache: bool = spec(True, None, "add the row \"LSTM + cache\": an online Kneser-Ney n-gram of "
+                       "the text already scored, mixed in with a two-fold tuned weight")
+    cache_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"),
+                            "order of the cache's n-gram")
 
 
 # Keys that were removed: the one value each may still be given (what now always happens; None:

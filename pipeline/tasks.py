@@ -194,6 +194,18 @@ class Evaluate(Stage):
     KEYS = ("evaluate",)
     VERSION = "3"   # 2: reference texts and comparison pool from separate halves; 3: intervals, bands
 
+    def slice(self):
+        # The adaptive rows' keys join the fingerprint only when their row is on: with both off
+        # the report is what it was before the keys existed, and those folders stay valid.
+        out = super().slice()
+        for row, prefix in (("dynamic", "evaluate.dynamic_"), ("cache", "evaluate.cache_")):
+            if not out.get(f"evaluate.{row}"):
+                for key in [k for k in out if k == f"evaluate.{row}" or k.startswith(prefix)]:
+                    out.pop(key)
+        if out.get("evaluate.dynamic") and not out.get("evaluate.dynamic_tune"):
+            out.pop("evaluate.dynamic_tune_chars", None)   # no tuning: unused
+        return out
+
     def requires(self):
         return [Sample(config=self.config)]
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from model.evaluate import stream_nll, summarize
 
+from .adaptive_rows import adaptive_nll, add_rows
 from .atomic import atomic_write_json, atomic_write_text
 from .heldout_scope import fitting_text, scored_validation, seen_in_training
 from .metrics import MetricContext
@@ -36,7 +37,8 @@ WINDOW = 256   # the fixed-context protocol of character transformers, for like-
 
 
 def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
-    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram and a verdict sentence.
+    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram, a verdict sentence and
+    the seconds each adaptive row added (stages/adaptive_rows.py).
 
     `segments`: lengths of the contiguous stretches of the split that `val_ids` joins (default:
     one); bootstrap blocks never straddle two of them.
@@ -49,6 +51,8 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
            "ngram": lm.stream_nll(val_ids, context=train_ids),
            "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids),
            "uniform": np.full(len(val_ids), math.log(vocab_size))}
+    extra, info = adaptive_nll(net, train_ids, val_ids, ctx, nll["lstm"], vocab_size, cfg)
+    nll.update(extra)
     cuts = np.cumsum(segments or [len(val_ids)])[:-1]
     pieces = {name: np.split(x, cuts) for name, x in nll.items()}
     cis = intervals(pieces, cfg.block_chars, cfg.resamples)
@@ -60,7 +64,8 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
     out["ngram"]["order"] = cfg.ngram_order
     diff = paired_difference(pieces["lstm"], pieces["ngram"], cfg.block_chars, cfg.resamples)
     out["difference"] = {"lstm_minus_ngram": {"mean": diff["mean"], "ci95": diff["ci95"]}}
-    return out, lm, _verdict(out, diff, cfg)
+    seconds = add_rows(out, pieces, info, paired_difference, cfg)
+    return out, lm, _verdict(out, diff, cfg), seconds
 
 
 def _verdict(out, diff, cfg):
@@ -96,7 +101,7 @@ def evaluate_report(inputs, cfg, folder, step=None):
     train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
     net, model_meta = load_trained(inputs["Train"])
     step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.02)
-    held, lm, verdict = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate,
+    held, lm, verdict, adaptive_seconds = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate,
                                 [end - start for start, end in scored["blocks"]])
     step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.9)
     train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
@@ -123,7 +128,7 @@ def evaluate_report(inputs, cfg, folder, step=None):
                            for texts in (model_texts, t1_texts))
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
-        "heldout": held, "heldout_verdict": verdict,
+        "heldout": held, "heldout_verdict": verdict, "adaptive_seconds": adaptive_seconds,
         "intervals": {"level": LEVEL, "block_chars": e.block_chars, "resamples": e.resamples,
                       "reference_draws": e.reference_draws, "band_percentiles": list(BAND)},
         "heldout_scope": {"scored": scored, "fitted": fitted,

@@ -9,8 +9,12 @@ from stages.report import is_finite
 EXCERPT_CHARS = 600
 EXCERPT_COUNT = 3
 
-HELDOUT_ORDER = ("lstm", "ngram", "unigram", "uniform")
-HELDOUT_LABELS = {"lstm": "LSTM (this model)", "ngram": "{order}-gram Kneser-Ney"}
+HELDOUT_ORDER = ("lstm", "lstm_dynamic", "lstm_cache", "lstm_dynamic_cache", "ngram", "unigram",
+                 "uniform")
+HELDOUT_LABELS = {"lstm": "LSTM (this model)", "ngram": "{order}-gram Kneser-Ney",
+                  "lstm_dynamic": "LSTM + dynamic evaluation", "lstm_cache": "LSTM + cache",
+                  "lstm_dynamic_cache": "LSTM + dynamic evaluation + cache"}
+ADAPTIVE = ("lstm_dynamic", "lstm_cache", "lstm_dynamic_cache")
 
 # Metric-name prefix -> what that family of metrics catches (first match wins).
 METRIC_NOTES = {
@@ -89,9 +93,26 @@ def _heldout_section(report: dict) -> list[str]:
     protocol = (heldout.get("lstm") or {}).get("protocol")
     if protocol:
         out += [f"*LSTM evaluation protocol:* {protocol}", ""]
+    out += _adaptive_lines(heldout, report.get("adaptive_seconds") or {})
     scope = (report.get("heldout_scope") or {}).get("text")
     if scope:
         out += [f"*Characters:* {scope}.", ""]
+    return out
+
+
+def _adaptive_lines(heldout: dict, seconds: dict) -> list[str]:
+    """For each row that adapts to the scored text: its protocol, gain over the static row, time."""
+    out = []
+    for name in ADAPTIVE:
+        row = heldout.get(name)
+        if not row:
+            continue
+        diff = (heldout.get("difference") or {}).get(f"{name}_minus_lstm") or {}
+        out += [f"*{HELDOUT_LABELS[name]}:* {row.get('protocol', '')}. Paired difference to the "
+                f"static LSTM row: {_num(diff.get('mean'), '+.4f')} nats/char, 95% interval "
+                f"{_interval(diff.get('ci95'), '+.4f')}; added {_num(seconds.get(name), '.1f')} s "
+                "to Evaluate. It does not replace the static figure: it is scored by a model that "
+                "keeps learning from the validation text as it reads it.", ""]
     return out
 
 

@@ -1,0 +1,154 @@
+"""The work behind `python -m pipeline score`: held-out loss of any text, streamed.
+
+The text is read and decoded a piece at a time and scored in blocks of `block_chars` characters
+(Evaluate's `evaluate.max_chars`), each exactly as Evaluate scores the validation split:
+`lanes` lanes side by side, each after `burn_in` unscored characters (the text before it; the
+first block reads an optional context first, e.g. the end of the training text). A text no
+longer than one block is therefore scored exactly as the report scores a split of that text.
+Only a block, the last `burn_in` ids and one (sum, count) per bootstrap block are held, and the
+bootstrap blocks are merged in pairs whenever there are more than MAX_BLOCKS of them: memory
+does not grow with the text.
+
+With a `KrauseStep` the blocks are scored by dynamic evaluation (model/dynamic.py) with the
+weights carried from block to block.
+"""
+import codecs
+import time
+
+import numpy as np
+
+from model.dynamic import layout, run_rows
+from model.evaluate import stream_nll, summarize
+
+from .errors import UserError
+from .metrics.uncertainty import percentile_interval, resampled_means
+
+class NothingToScore(UserError):
+    """The text has no character that can be scored."""
+
+
+MAX_BLOCKS = 1 << 15   # bootstrap blocks kept; more are merged in pairs (the blocks get longer)
+READ_BYTES = 1 << 20
+
+
+def decoded_pieces(fh, name):
+    """UTF-8 text of a binary file object, a piece at a time; binary input is a UserError."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8")("strict"), 0
+    while True:
+        data = fh.read(READ_BYTES)
+        nul = data.find(b"\0")
+        if nul >= 0:
+            raise UserError(f"{name} looks binary (a NUL byte at byte {offset + nul:,}); score a "
+                            "UTF-8 text file")
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as e:
+            raise UserError(f"{name} is not UTF-8 text (invalid byte at byte {offset + e.start:,}); "
+                            "score a UTF-8 text file") from None
+        offset += len(data)
+        if text:
+            yield text
+        if not data:
+            return
+
+
+class Unknowns:
+    """Counts the characters outside the vocabulary; with unknown="error" the first is fatal."""
+
+    def __init__(self, vocab, unknown, name):
+        self.vocab, self.unknown, self.name = vocab, unknown, name
+        self.known, self.count, self.distinct, self.seen = set(vocab.chars), 0, set(), 0
+
+    def encode(self, text):
+        ids = self.vocab.encode(text, unknown="skip")
+        missing = len(text) - len(ids)
+        if missing:
+            self.count += missing
+            self.distinct |= set(text) - self.known
+            if self.unknown == "error":
+                shown = ", ".join(map(repr, sorted(self.distinct)[:5]))
+                raise UserError(f"{self.name} has characters outside the model's vocabulary "
+                                f"({missing:,} in its characters {self.seen + 1:,}-"
+                                f"{self.seen + len(text):,}: {shown}); pass --unknown skip to drop "
+                                "them, or score text of the training corpus's alphabet")
+        self.seen += len(text)
+        return ids
+
+
+class BlockStats:
+    """Per bootstrap block (sum of nats, scored characters), blocks of `block` positions."""
+
+    def __init__(self, block):
+        self.block, self.sums, self.counts = block, [], []
+        self.part_sum, self.part_count, self.part_len = 0.0, 0, 0
+
+    def add(self, nll):
+        scored = ~np.isnan(nll)
+        values = np.where(scored, nll, 0.0)
+        i = 0
+        while i < len(nll):
+            take = min(self.block - self.part_len, len(nll) - i)
+            self.part_sum += float(values[i:i + take].sum())
+            self.part_count += int(scored[i:i + take].sum())
+            self.part_len += take
+            i += take
+            if self.part_len == self.block:
+                self._close()
+
+    def _close(self):
+        if self.part_count:
+            self.sums.append(self.part_sum)
+            self.counts.append(self.part_count)
+        self.part_sum, self.part_count, self.part_len = 0.0, 0, 0
+        if len(self.sums) > MAX_BLOCKS:   # merge neighbours: blocks twice as long, half as many
+            n = len(self.sums) // 2 * 2
+            self.sums = [a + b for a, b in zip(self.sums[0:n:2], self.sums[1:n:2])] + self.sums[n:]
+            self.counts = [a + b for a, b in zip(self.counts[0:n:2], self.counts[1:n:2])] + self.counts[n:]
+            self.block *= 2
+
+    def result(self, resamples):
+        if self.part_len:
+            self._close()
+        sums, counts = np.array(self.sums), np.array(self.counts, np.int64)
+        total, chars = float(sums.sum()), int(counts.sum())
+        ci = (percentile_interval(resampled_means(sums, counts, resamples)[:, 0])
+              if len(sums) >= 2 else None)
+        return total, chars, ci
+
+
+def score_ids(net, id_pieces, context, lanes, burn_in, block_chars, boot_block, resamples,
+              step=None):
+    """Summary dict of the loss over a stream of id arrays (see the module docstring)."""
+    t0 = time.perf_counter()
+    stats, tail = BlockStats(boot_block), np.asarray(context if context is not None else [], np.int64)
+    pending, have, total_chars = [], 0, 0
+
+    def flush(block):
+        nonlocal tail
+        if step is None:
+            nll = stream_nll(net, block, context=tail if len(tail) else None, lanes=lanes,
+                             burn_in=burn_in)
+        else:
+            lay = layout(block, tail if len(tail) else None, lanes, burn_in)
+            nll, _ = run_rows(net, lay, step, 0, lay[0].shape[0], out=np.full(len(block), np.nan))
+        stats.add(nll)
+        tail = np.concatenate([tail, block])[-burn_in:] if burn_in else tail[:0]
+
+    for ids in id_pieces:
+        pending.append(np.asarray(ids, np.int64))
+        have += len(ids)
+        total_chars += len(ids)
+        while have >= block_chars:
+            joined = np.concatenate(pending)
+            flush(joined[:block_chars])
+            pending, have = [joined[block_chars:]], have - block_chars
+    if have:
+        flush(np.concatenate(pending))
+    total, chars, ci = stats.result(resamples)
+    if chars == 0:
+        raise NothingToScore("nothing to score: the text has fewer than two characters of the "
+                        "vocabulary (the first has no context); give a longer text or --context-file")
+    out = summarize(total, chars)
+    out.update({"ci95": ci, "chars_read": total_chars, "chars_unscored": total_chars - chars,
+                "bootstrap_block_chars": stats.block, "seconds": round(time.perf_counter() - t0, 3)})
+    return out

@@ -1,0 +1,105 @@
+"""The online n-gram cache: counts only what is already scored, normalised, weight 0 is static."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from model import CIFGLSTM
+from model.evaluate import stream_nll
+from pipeline.schema import EvaluateConfig
+from stages.adaptive_rows import adaptive_nll
+from stages.ngram_cache import cache_probs, mix_nll, two_fold_mix
+
+V = 6
+
+
+def stream(n, seed):
+    return np.random.default_rng(seed).integers(0, V, n)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_each_prediction_is_a_distribution_over_the_vocabulary(order):
+    prefix = stream(400, 1)
+    total = sum(cache_probs(np.append(prefix, c), order, V)[-1] for c in range(V))
+    assert total == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_character_is_predicted_from_the_characters_before_it_only():
+    a = stream(500, 2)
+    b = a.copy()
+    b[301:] = stream(199, 3)
+    pa, pb = cache_probs(a, 4, V), cache_probs(b, 4, V)
+    assert np.array_equal(pa[:301], pb[:301])     # p of ids[300] depends on ids[:301] only
+    assert pa[0] == pytest.approx(1 / V)          # nothing counted yet: uniform
+
+
+def test_the_cache_learns_repeated_text():
+    text = np.tile(stream(60, 4), 5)
+    p = cache_probs(text, 5, V)
+    assert p[:60].mean() < 0.3 and p[120:].mean() > 0.8
+
+
+def test_weight_zero_is_the_model_exactly_and_weights_are_tuned_on_the_other_half():
+    rng = np.random.default_rng(5)
+    model = rng.uniform(0.5, 3.0, 1000)
+    model[0] = np.nan                                 # an unscored character stays unscored
+    p = rng.uniform(0.01, 1.0, 1000)
+    assert np.array_equal(mix_nll(model, p, 0.0), model, equal_nan=True)
+    half = np.repeat([0, 1], 500).astype(np.int8)
+    half[0] = -1
+    out, folds = two_fold_mix(model, p, half, weights=(0.0,))
+    assert np.array_equal(out, model, equal_nan=True)
+    # a cache perfect on half 2 only: half 1 (tuned on half 2) takes a large weight, half 2
+    # (tuned on half 1, where the cache is useless) takes none, and is scored as the model
+    p2 = np.where(np.arange(1000) >= 500, 1.0, 1e-6)
+    out, folds = two_fold_mix(np.full(1000, 1.0), p2, np.repeat([0, 1], 500).astype(np.int8))
+    assert folds[0]["weight"] > 0 and folds[1]["weight"] == 0
+    assert np.array_equal(out[500:], np.full(500, 1.0))
+
+
+def test_the_cache_row_of_the_report_with_weight_grid_at_zero_is_static(monkeypatch):
+    import stages.ngram_cache as cache
+    net = CIFGLSTM(V, 16, 1, V, seed=0, dtype=np.float64, char_inputs=True)
+    val, ctx = stream(3000, 6), stream(50, 7)
+    static = stream_nll(net, val, context=ctx, lanes=4, burn_in=50)
+    cfg = dataclasses.replace(EvaluateConfig(), lanes=4, burn_in=50, cache=True)
+    monkeypatch.setattr(cache, "WEIGHTS", (0.0,))
+    monkeypatch.setattr(cache.two_fold_mix, "__defaults__", ((0.0,),))
+    nll, info = adaptive_nll(net, stream(2000, 8), val, ctx, static, V, cfg)
+    assert np.array_equal(nll["lstm_cache"], static, equal_nan=True)
+    assert [f["weight"] for f in info["lstm_cache"]["folds"]] == [0.0, 0.0]
+
+
+def reference_p(history, target, order, vocab_size, d=0.75):
+    """Interpolated Kneser-Ney from scratch over `history` (a list), for one target: the top
+    level on occurrence counts, lower levels on distinct-left-neighbour counts."""
+    def counts(k):
+        grams = [tuple(history[i - k + 1:i + 1]) for i in range(k - 1, len(history))]
+        if k == order:
+            out = {}
+            for g in grams:
+                out[g] = out.get(g, 0) + 1
+            return out
+        # continuation: distinct characters seen right before the k-gram
+        left = {}
+        for i in range(k, len(history)):
+            left.setdefault(tuple(history[i - k + 1:i + 1]), set()).add(history[i - k])
+        return {g: len(s) for g, s in left.items()}
+    p = 1.0 / vocab_size
+    for k in range(1, min(order, len(history) + 1) + 1):
+        c = counts(k)
+        h = tuple(history[len(history) - k + 1:]) if k > 1 else ()
+        of_h = {g: n for g, n in c.items() if g[:-1] == h}
+        total = sum(of_h.values())
+        if total:
+            p = (max(of_h.get(h + (target,), 0) - d, 0) + d * len(of_h) * p) / total
+    return p
+
+
+@pytest.mark.parametrize("order", [1, 3, 5])
+def test_the_online_counts_match_counting_from_scratch(order):
+    ids = np.tile(stream(40, 9), 3)[:100]
+    ids[50:60] = stream(10, 10)
+    fast = cache_probs(ids, order, V)
+    slow = [reference_p(ids[:i].tolist(), int(ids[i]), order, V) for i in range(len(ids))]
+    assert np.allclose(fast, slow, rtol=1e-12, atol=0)
