@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .evaluate import lane_layout, target_nll
-from .layers import softmax_cross_entropy, softmax_cross_entropy_backward
+from .softmax import softmax_cross_entropy, softmax_cross_entropy_backward
 
 # eps of the RMS normalisation, as a fraction of mean(r): scale-free, and it keeps the step of
 # a weight whose gradient was ~0 on the training sample (a rare character's row) bounded.
