@@ -58,7 +58,10 @@ def write_config(folder, corpus, hidden, steps, artifacts):
 # `python -m luigi` that writes its own peak RSS (VmHWM) to $PEAK_RSS_FILE on exit. Not the
 # child's ru_maxrss: a child starts with its parent's resident set counted (fork copies it, and
 # exec keeps the high-water mark), which here would hide the small stages behind the corpus build.
-MEASURED_LUIGI = """
+def measured(module):
+    """`python -c` code running `python -m module` and writing its own peak RSS (VmHWM, kB) to
+    $PEAK_RSS_FILE on exit."""
+    return f"""
 import atexit, os, runpy, sys
 def _peak():
     with open('/proc/self/status') as fh:
@@ -66,9 +69,12 @@ def _peak():
     with open(os.environ['PEAK_RSS_FILE'], 'w') as out:
         out.write(str(kb))
 atexit.register(_peak)
-sys.argv[0] = 'luigi'
-runpy.run_module('luigi', run_name='__main__', alter_sys=True)
+sys.argv[0] = {module!r}
+runpy.run_module({module!r}, run_name='__main__', alter_sys=True)
 """
+
+
+MEASURED_LUIGI = measured("luigi")
 
 
 def run_stage(stage, config):

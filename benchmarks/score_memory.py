@@ -17,17 +17,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-MEASURED_SCORE = """
-import atexit, os, runpy, sys
-def _peak():
-    with open('/proc/self/status') as fh:
-        kb = next(int(line.split()[1]) for line in fh if line.startswith('VmHWM:'))
-    with open(os.environ['PEAK_RSS_FILE'], 'w') as out:
-        out.write(str(kb))
-atexit.register(_peak)
-sys.argv[0] = 'pipeline'
-runpy.run_module('pipeline', run_name='__main__', alter_sys=True)
-"""
+sys.path.insert(0, str(REPO / "benchmarks"))
+from scale import measured  # noqa: E402
+
+MEASURED_SCORE = measured("pipeline")   # `python -m pipeline`, writing its own peak RSS
 
 
 def write_text(path, source, mb):

@@ -16,7 +16,7 @@ from stages.errors import UserError
 from stages.generate import GenerateSettings, generate_stream, nats_of
 from stages.vocab import Vocab
 
-from .cli_models import choose
+from .cli_models import add_model_arguments, choose
 
 D = GenerateSettings()
 
@@ -26,10 +26,7 @@ def add_parser(sub, **kw):
                        description="Generate text from a trained model: the config's own, or "
                                    "another one chosen with --checkpoint / --train.")
     g.add_argument("--config", default="pipeline.yaml", help="config whose trained model to use")
-    m = g.add_argument_group("model (default: the config's trained model, else the newest)")
-    m.add_argument("--checkpoint", metavar="PATH", help="a best.ckpt / last.ckpt file")
-    m.add_argument("--train", metavar="FINGERPRINT", help="a trained model by (a unique prefix "
-                   "of) its fingerprint, as `python -m pipeline models` lists them")
+    add_model_arguments(g)
     p = g.add_argument_group("prime: the text to continue")
     p.add_argument("--prime", help="the text itself (default: a newline)")
     p.add_argument("--prime-file", metavar="PATH", help="read it from a file; - for standard input")

@@ -17,6 +17,14 @@ from .tasks import Train
 TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
 
 
+def add_model_arguments(parser):
+    """--checkpoint / --train, as generate, score and serve take them."""
+    m = parser.add_argument_group("model (default: the config's trained model, else the newest)")
+    m.add_argument("--checkpoint", metavar="PATH", help="a best.ckpt / last.ckpt file")
+    m.add_argument("--train", metavar="FINGERPRINT", help="a trained model by (a unique prefix "
+                   "of) its fingerprint, as `python -m pipeline models` lists them")
+
+
 def _vocab_of(folder, what):
     try:
         return vocab_path_of(folder)

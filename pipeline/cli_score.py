@@ -23,7 +23,7 @@ from stages.tokens import open_tokens
 from stages.vocab import Vocab
 
 from .config import load_config
-from .cli_models import choose
+from .cli_models import add_model_arguments, choose
 
 
 def add_parser(sub, **kw):
@@ -33,9 +33,7 @@ def add_parser(sub, **kw):
     s.add_argument("file", metavar="FILE", help="a UTF-8 text file; - for standard input")
     s.add_argument("--config", default="pipeline.yaml", help="config whose model and evaluate.* "
                    "settings (lanes, burn_in, max_chars, block_chars, resamples, dynamic_*) to use")
-    s.add_argument("--checkpoint", metavar="PATH", help="a best.ckpt / last.ckpt file")
-    s.add_argument("--train", metavar="FINGERPRINT", help="a trained model by (a unique prefix of) "
-                   "its fingerprint, as `python -m pipeline models` lists them")
+    add_model_arguments(s)
     s.add_argument("--context-file", metavar="PATH", help="text read before FILE and not scored "
                    "(the lanes read at most evaluate.burn_in characters of it)")
     s.add_argument("--unknown", choices=["error", "skip"], default="error",

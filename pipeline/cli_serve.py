@@ -16,7 +16,7 @@ from model import load_model
 from stages.errors import UserError
 from stages.vocab import Vocab
 
-from .cli_models import choose
+from .cli_models import add_model_arguments, choose
 
 TOKEN_ENV = "SHAKESPEARE_SERVE_TOKEN"
 INSTALL = "pip install -e '.[serve]'"
@@ -29,10 +29,7 @@ def add_parser(sub, **kw):
                        description="Serve a trained model over HTTP: a JSON API (generate, "
                        "stream, score, identity) and a page at /. Needs " + INSTALL + ".", **kw)
     g.add_argument("--config", default="pipeline.yaml", help="config whose trained model to use")
-    m = g.add_argument_group("model (default: the config's trained model, else the newest)")
-    m.add_argument("--checkpoint", metavar="PATH", help="a best.ckpt / last.ckpt file")
-    m.add_argument("--train", metavar="FINGERPRINT", help="a trained model by (a unique prefix "
-                   "of) its fingerprint, as `python -m pipeline models` lists them")
+    add_model_arguments(g)
     n = g.add_argument_group("network")
     n.add_argument("--host", default="127.0.0.1", help="address to listen on; anything but "
                    "loopback prints a warning")
