@@ -1,13 +1,14 @@
-"""docs/reliability.md is generated from tests/reliability_cases.py, the data the fault tests run."""
+"""docs/reliability.md is generated from the cases the fault tests run (tests/reliability_doc.py)."""
 from tests.conftest import REPO
-from tests.reliability_cases import ALL, DAMAGE, render
+from tests.reliability_cases import DAMAGE
+from tests.reliability_doc import ALL, render
 
 DOC = REPO / "docs" / "reliability.md"
 
 
 def test_reliability_doc_is_up_to_date():
     assert DOC.read_text() == render() + "\n", (
-        "docs/reliability.md is stale: run `python -m tests.reliability_cases > docs/reliability.md`")
+        "docs/reliability.md is stale: run `python -m tests.reliability_doc > docs/reliability.md`")
 
 
 def test_every_case_has_a_unique_id_and_is_listed_with_its_message():

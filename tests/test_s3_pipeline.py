@@ -16,6 +16,7 @@ from model import load_checkpoint
 from tests.conftest import REPO
 from tests.faults_support import check_artifacts, reference_results, stages_done
 from tests.reliability_cases import STAGES
+from tests.reliability_s3 import MISTAKES
 from tests.s3_support import (complete_stages, list_keys, moto_server, rgw_server,  # noqa: F401
                               run_env, s3_config)
 
@@ -110,22 +111,21 @@ def test_two_machines_started_at_once_build_each_stage_once(tmp_path, server, re
     assert_same(reference, s3_results(server, bucket, tmp_path))
 
 
-@pytest.mark.parametrize("case", ["credentials", "bucket", "refused"])
+@pytest.mark.parametrize("case", MISTAKES[:3], ids=[c.id for c in MISTAKES[:3]])
 def test_store_mistakes_are_one_line_errors(tmp_path, server, case):
-    if case == "credentials" and server.kind == "moto":
+    kind = case.spec["case"]
+    if kind == "credentials" and server.kind == "moto":
         pytest.skip("moto's server accepts any credentials")
-    bucket = server.bucket() if case != "bucket" else "no-such-bucket"
+    bucket = server.bucket() if kind != "bucket" else "no-such-bucket"
     cfg = s3_config(tmp_path, server, bucket)
     env = run_env(server, tmp_path / "cache")
-    if case == "credentials":
+    if kind == "credentials":
         env["AWS_SECRET_ACCESS_KEY"] = "wrong"
         env["AWS_ACCESS_KEY_ID"] = "wrong"
-    if case == "refused":
+    if kind == "refused":
         env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"    # discard port: nothing listens
     code, out = run(cfg, env, task="Download")
-    expect = {"credentials": "refused the credentials", "bucket": "bucket 'no-such-bucket' does not exist",
-              "refused": "cannot reach the object store at http://127.0.0.1:9"}[case]
-    assert code != 0 and expect in out and "Traceback" not in out, out
+    assert code != 0 and case.sees in out and "Traceback" not in out, out
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("_COMPLETE"))
 
 
@@ -136,4 +136,4 @@ def test_without_boto3_an_s3_artifacts_dir_names_the_install_command(tmp_path):
     (hide / "boto3.py").write_text("raise ImportError('hidden by the test')\n")
     env = {"PYTHONPATH": f"{hide}:{REPO}", "PATH": "/usr/bin:/bin"}
     code, out = run(cfg, env, task="Download")
-    assert code != 0 and "pip install -e '.[s3]'" in out and "Traceback" not in out, out
+    assert code != 0 and MISTAKES[3].sees in out and "Traceback" not in out, out
