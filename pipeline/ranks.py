@@ -11,6 +11,7 @@ for it forever; a rank killed from outside is reported by mpiexec with its pid, 
 ranks announced at start. Either becomes one line naming the rank.
 """
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -20,13 +21,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from stages import persist
+from stages.atomic import atomic_write_text
 from stages.errors import UserError
 
 INSTALL = "pip install -e '.[mpi]' (mpi4py and the MPICH wheel), or mpi4py built against your MPI"
 RESULT = ".ranks-result.json"
+FLUSHED = ".ranks-flushed"   # the worker's answer to rank 0's `flush N`: N, once flushed
 log = logging.getLogger("pipeline")
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -60,6 +64,7 @@ def launch(task, folder):
                         f"{cfg.train.processes} ranks; make it a multiple of train.processes")
     result = Path(folder, RESULT)
     result.unlink(missing_ok=True)
+    Path(folder, FLUSHED).unlink(missing_ok=True)
     pids, other = {}, []
     with tempfile.TemporaryFile("w+") as err:   # a file, not a pipe: it can never fill and block
         # Its own session: a terminal's Ctrl-C reaches the ranks only through the handler below,
@@ -83,6 +88,7 @@ def launch(task, folder):
         raise UserError(failure(errors, pids, code))
     summary = json.loads(result.read_text())
     result.unlink()
+    Path(folder, FLUSHED).unlink(missing_ok=True)
     return summary
 
 
@@ -102,7 +108,7 @@ def _main_thread():
 
 
 def _relay(task, line, pids, other):
-    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`, `flush FOLDER`;
+    """Rank 0's lines: `pid R P`, `log MESSAGE`, `progress FRACTION MESSAGE`, `flush N FOLDER`;
     the rest (mpiexec's own reports) kept for `failure`."""
     kind, _, rest = line.partition(" ")
     found = re.findall(r"pid (\d+) (\d+)", line)   # every rank announces itself
@@ -114,7 +120,9 @@ def _relay(task, line, pids, other):
     elif kind == "log":
         log.info(rest)
     elif kind == "flush":   # rank 0 wrote a checkpoint: a remote store gets it now (stages/persist.py)
-        persist.flush(rest)
+        seq, _, folder = rest.partition(" ")
+        persist.flush(folder)
+        atomic_write_text(Path(folder, FLUSHED), seq)
     elif line.strip():
         other.append(line)
 
@@ -147,6 +155,21 @@ def _line(text):
     sys.stdout.flush()
 
 
+def _flush_by_worker(say):
+    """Rank 0's flush: ask the worker, then wait until it has flushed. Rank 0 goes on writing
+    the folder (and deleting old checkpoints) afterwards, so the worker must never read it
+    mid-change: an upload would fail on a deleted file, or mix two versions of a replaced one."""
+    seq = itertools.count(1)
+
+    def flush(folder):
+        n = str(next(seq))
+        say("flush", f"{n} {folder}")
+        done = Path(folder, FLUSHED)
+        while not (done.is_file() and done.read_text() == n):
+            time.sleep(0.005)   # the other ranks wait in the next step's Allreduce meanwhile
+    return flush
+
+
 def main(config, folder):
     """One rank: train its block of lanes; rank 0 reports and writes RESULT."""
     from mpi4py import MPI
@@ -165,7 +188,7 @@ def main(config, folder):
     try:
         task = Train(config=config)
         # A checkpoint's flush is the worker's to do: with an s3:// artifacts_dir it uploads.
-        with persist.flushing(folder, lambda f: say("flush", f)):
+        with persist.flushing(folder, _flush_by_worker(say)):
             summary = task.train(Path(folder), ranks=ranks, log=lambda m: say("log", m),
                                  report=lambda f, m: say("progress", f"{f} {m}"))
         if ranks.root:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _FLUSHERS: dict[Path, object] = {}
+_FOLDERS: dict[Path, Path] = {}   # the folder each flusher was registered with
 
 
 def _key(folder) -> Path:
@@ -23,15 +24,20 @@ def _key(folder) -> Path:
 def flushing(folder, flush):
     """While the block runs, `flush(folder)` makes the folder's files durable."""
     key = _key(folder)
-    _FLUSHERS[key] = flush
+    _FLUSHERS[key], _FOLDERS[key] = flush, folder
     try:
         yield
     finally:
         _FLUSHERS.pop(key, None)
+        _FOLDERS.pop(key, None)
 
 
 def flush(folder) -> None:
-    """Make the folder's current files durable (no-op unless the pipeline registered a flusher)."""
-    fn = _FLUSHERS.get(_key(folder))
+    """Make the folder's current files durable (no-op unless the pipeline registered a flusher).
+
+    `folder` may be a str (MPI rank 0 names it in a line to the launcher, pipeline/ranks.py);
+    the flusher is handed the path it was registered with."""
+    key = _key(folder)
+    fn = _FLUSHERS.get(key)
     if fn is not None:
-        fn(folder)
+        fn(_FOLDERS[key])
