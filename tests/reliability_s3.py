@@ -26,7 +26,7 @@ SERVER_KILLS = [
                 "*/Sample/*/_COMPLETE", UP_TO["Train"], "Sample done:"),
 ]
 
-# A 24 MB file goes up as three 8 MB parts; the fault strikes after the first part has landed.
+# A 12 MB file goes up as two parts (8 MB + 4 MB); the fault strikes after a part has landed.
 MULTIPART = [
     Case("s3-server-mid-multipart", "S3 server killed between the parts of a multipart upload",
          "the object store", (),

@@ -34,7 +34,7 @@ store._upload(sys.argv[2], sys.argv[3])
 @pytest.fixture
 def big_file(tmp_path):
     path = tmp_path / "big.bin"
-    path.write_bytes(np.random.default_rng(0).bytes(24 << 20))   # three parts
+    path.write_bytes(np.random.default_rng(0).bytes(12 << 20))   # two parts
     return path
 
 

@@ -16,6 +16,7 @@ from tests.test_ranks_pipeline import RANKS, rank_pids
 from tests.test_s3_pipeline import luigi, run, server  # noqa: F401
 
 pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install -e '.[mpi]'")
+pytestmark = pytest.mark.radosgw
 SETTINGS = {"train.steps": 60, **RANKS}   # a checkpoint every 10 steps; time to kill after one
 
 
@@ -26,7 +27,8 @@ def _env(server, cache):
     return {**run_env(server, cache), "FI_TCP_IFACE": "lo", "SHAKESPEARE_CIFG_LOCK_TTL": "2"}
 
 
-def test_two_ranks_on_s3_resume_elsewhere_after_a_killed_rank(tmp_path, server):  # noqa: F811
+def test_two_ranks_on_s3_resume_elsewhere_after_a_killed_rank(tmp_path, rgw_server):  # noqa: F811
+    server = rgw_server
     local = tmp_path / "local"
     local.mkdir()
     code, out, _ = run_luigi(write_config(local, SETTINGS), task="Train")
