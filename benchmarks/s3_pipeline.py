@@ -13,7 +13,6 @@ comparing the two reports' held-out figures (`same_figures`).
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tests.faults_support import stages_done  # noqa: E402
 from tests.s3_support import start_rgw  # noqa: E402
 
 
@@ -44,10 +44,9 @@ def luigi(config, env, log):
         code = subprocess.run(cmd, cwd=config.parent, env=env, stdout=fh,
                               stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
-    out = Path(log).read_text()
     if code != 0:
         sys.exit(f"{config} failed (exit {code}); see {log}")
-    return wall, re.findall(r"^\S+ (\w+) done: ", out, flags=re.M)
+    return wall, stages_done(Path(log).read_text())
 
 
 def s3_report(server, bucket):

@@ -12,8 +12,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-_FLUSHERS: dict[Path, object] = {}
-_FOLDERS: dict[Path, Path] = {}   # the folder each flusher was registered with
+_FLUSHERS: dict[Path, tuple] = {}   # normalised path -> (the folder as registered, flush)
 
 
 def _key(folder) -> Path:
@@ -24,12 +23,11 @@ def _key(folder) -> Path:
 def flushing(folder, flush):
     """While the block runs, `flush(folder)` makes the folder's files durable."""
     key = _key(folder)
-    _FLUSHERS[key], _FOLDERS[key] = flush, folder
+    _FLUSHERS[key] = (folder, flush)
     try:
         yield
     finally:
         _FLUSHERS.pop(key, None)
-        _FOLDERS.pop(key, None)
 
 
 def flush(folder) -> None:
@@ -37,7 +35,6 @@ def flush(folder) -> None:
 
     `folder` may be a str (MPI rank 0 names it in a line to the launcher, pipeline/ranks.py);
     the flusher is handed the path it was registered with."""
-    key = _key(folder)
-    fn = _FLUSHERS.get(key)
+    registered, fn = _FLUSHERS.get(_key(folder), (None, None))
     if fn is not None:
-        fn(_FOLDERS[key])
+        fn(registered)

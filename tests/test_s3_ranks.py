@@ -18,8 +18,6 @@ from tests.test_s3_pipeline import luigi, run, server  # noqa: F401
 pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install -e '.[mpi]'")
 pytestmark = pytest.mark.radosgw
 SETTINGS = {"train.steps": 60, **RANKS}   # a checkpoint every 10 steps; time to kill after one
-
-
 STEP_10 = "step-00000010.ckpt"
 
 
