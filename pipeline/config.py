@@ -159,4 +159,9 @@ def _load_cached(path, _stamp):
         else:
             raise UserError(f"{_where(path, knode)}: unknown section '{key}'; known: "
                             f"artifacts_dir, {', '.join(SECTIONS)}")
-    return Config(path=path, **values)
+    cfg = Config(path=path, **values)
+    s = cfg.shards
+    if s.test_fraction >= s.val_fraction:   # the test split is the end of the held-out text
+        raise UserError(f"{path}: 'shards.test_fraction' ({s.test_fraction}) must be below "
+                        f"'shards.val_fraction' ({s.val_fraction}); lower it or raise val_fraction")
+    return cfg

@@ -43,7 +43,10 @@ class VocabConfig:
 @dataclass(frozen=True)
 class ShardsConfig:
     seq_len: int = spec(100, POSITIVE, "characters per Parquet row (and per training window)")
-    val_fraction: float = spec(0.1, FRACTION, "last fraction of the text held out for validation")
+    val_fraction: float = spec(0.1, FRACTION, "last fraction of the text held out from training: "
+                               "validation, then test (before the test split existed: validation only)")
+    test_fraction: float = spec(0.05, FRACTION, "last fraction of the text, the test split: the "
+                                "report's figures; no choice reads it (must be below val_fraction)")
     rows_per_group: int = spec(1024, POSITIVE, "rows per Parquet row group")
 
 
@@ -125,18 +128,18 @@ class EvaluateConfig:
                                 "sets of real held-out text measured for each reference band")
     metrics: Optional[tuple] = spec(None, None, "sample metrics to compute (default: all registered)")
     dynamic: bool = spec(False, None, "add the row \"LSTM + dynamic evaluation\" (Krause et al. 2018)")
-    dynamic_segment: int = spec(50, POSITIVE, "dynamic evaluation: characters per lane scored between "
-                                "two weight updates")
+    dynamic_segment: int = spec(50, POSITIVE, "dynamic evaluation: characters scored between two "
+                                "weight updates")
     dynamic_rate: float = spec(2e-4, NON_NEGATIVE, "dynamic evaluation: step size eta, in units of "
                                "the training gradient's RMS (the centre of the tuning grid)")
     dynamic_decay: float = spec(0.01, NON_NEGATIVE, "dynamic evaluation: pull lambda back toward the "
                                 "trained weights per step (the centre of the tuning grid)")
-    dynamic_tune: bool = spec(True, None, "tune rate and decay two-fold (on one half, scoring the "
-                              "other) over a grid around the values above; false: use them as given")
-    dynamic_tune_chars: int = spec(20000, POSITIVE, "dynamic evaluation: scored characters of each "
-                                   "half that each grid point is tried on")
+    dynamic_tune: bool = spec(True, None, "choose rate and decay on the validation split over a "
+                              "grid around the values above; false: use them as given")
+    dynamic_tune_chars: int = spec(20000, POSITIVE, "dynamic evaluation: validation characters "
+                                   "each grid point is tried on")
     cache: bool = spec(True, None, "add the row \"LSTM + cache\": an online Kneser-Ney n-gram of "
-                       "the text already scored, mixed in with a two-fold tuned weight")
+                       "the text already scored, mixed in with a weight chosen on the validation split")
     cache_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"),
                             "order of the cache's n-gram")
 

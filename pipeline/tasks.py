@@ -96,7 +96,7 @@ class BuildVocab(Stage):
 
 
 class EncodeShards(Stage):
-    """Parquet shards of the train and validation token streams."""
+    """Parquet shards of the train, validation and test token streams."""
     KEYS = ("shards",)
     VERSION = "2"   # 2: tokens as list<uint8>/list<uint16> (was packed bytes), plus <split>.tokens
 
@@ -115,6 +115,7 @@ class EncodeShards(Stage):
         self.doing("encoding the shards", "shards.seq_len")
         progress = Progress("EncodeShards", sum(vocab.counts), "chars", log.info, self.report_progress)
         return encode_shards(corpus, vocab, folder, seq_len=s.seq_len, val_fraction=s.val_fraction,
+                             test_fraction=s.test_fraction,
                              rows_per_group=s.rows_per_group, total_chars=sum(vocab.counts) or None,
                              progress=progress)
 

@@ -1,7 +1,10 @@
-"""Parquet sequence shards: the encoded corpus split into train and validation.
+"""Parquet sequence shards: the encoded corpus split into train, validation and test.
 
 The corpus is split by characters: the first ``1 - val_fraction`` of them go to
-``train``, the rest to ``val`` (the usual first 90% / last 10%). Each split's
+``train`` (the usual first 90%); the held-out rest is cut in two, its last
+``test_fraction`` of the corpus going to ``test`` and what lies between to ``val``.
+Every choice (the best checkpoint, every tuned setting) reads ``val``; ``test`` is read
+only by the report's scoring, so no choice has seen the text its figures are measured on. Each split's
 token stream is cut into consecutive rows of `seq_len` tokens (the last row may
 be shorter) stored in ``<split>-00000.parquet``, ``<split>-00001.parquet``...
 Columns: ``row`` (int64, index of the row within its split) and ``tokens``
@@ -49,28 +52,30 @@ def token_file_name(split: str) -> str:
 
 def encode_shards(
     corpus_path: str | os.PathLike, vocab: Vocab, out_dir: str | os.PathLike, *, seq_len: int,
-    val_fraction: float = 0.1, rows_per_group: int = 1024, rows_per_shard: int = 65536,
-    total_chars: int | None = None, progress=None,
+    val_fraction: float = 0.1, test_fraction: float = 0.05, rows_per_group: int = 1024,
+    rows_per_shard: int = 65536, total_chars: int | None = None, progress=None,
 ) -> dict:
-    """Encode the corpus into train/val Parquet shards in `out_dir`, streaming.
+    """Encode the corpus into train/val/test Parquet shards in `out_dir`, streaming.
 
     `total_chars` (e.g. the sum of the vocabulary counts) saves a counting pass;
     `progress(n)` is called after every n ids read.
-    Returns ``{"train": {"files", "tokens", "rows"}, "val": {...},
+    Returns ``{"train": {"files", "tokens", "rows"}, "val": {...}, "test": {...},
     "vocab_fingerprint", "seq_len"}`` with file names relative to `out_dir`.
     """
-    _check_layout(seq_len, val_fraction, rows_per_group, rows_per_shard)
+    _check_layout(seq_len, val_fraction, test_fraction, rows_per_group, rows_per_shard)
     total = _count_chars(corpus_path) if total_chars is None else total_chars
     n_train = int(total * (1 - val_fraction))
+    n_test = int(total * (1 - test_fraction))
     if n_train < seq_len + 1:
         raise UserError(f"the corpus train split has {n_train} characters, fewer than seq_len + 1 = {seq_len + 1}: use a longer corpus or a smaller seq_len")
-    if total - n_train < 2:  # one character holds no (input, target) pair: nothing to evaluate
-        raise UserError(f"the validation split of the {total}-character corpus is empty ({total - n_train} characters): raise val_fraction or use a longer corpus")
+    for name, n, key in (("validation", n_test - n_train, "val_fraction"), ("test", total - n_test, "test_fraction")):
+        if n < 2:  # one character holds no (input, target) pair: nothing to evaluate
+            raise UserError(f"the {name} split of the {total}-character corpus is empty ({n} characters): raise {key} or use a longer corpus")
     result: dict = {"vocab_fingerprint": vocab.fingerprint, "seq_len": seq_len}
     progress = progress or (lambda n: None)
     with _open_corpus(corpus_path) as fh, ThreadPoolExecutor(max_workers=2) as pool:
         reader = _TokenReader(fh, vocab, str(corpus_path))
-        for split, start, end in (("train", 0, n_train), ("val", n_train, total)):
+        for split, start, end in (("train", 0, n_train), ("val", n_train, n_test), ("test", n_test, total)):
             meta = {"vocab_fingerprint": vocab.fingerprint, "vocab_size": vocab.size, "split": split,
                     "split_start": start, "split_end": end, "seq_len": seq_len,
                     "token_dtype": vocab.token_dtype.str, "split_tokens": end - start,
@@ -81,12 +86,16 @@ def encode_shards(
     return result
 
 
-def _check_layout(seq_len: int, val_fraction: float, rows_per_group: int, rows_per_shard: int) -> None:
+def _check_layout(seq_len: int, val_fraction: float, test_fraction: float, rows_per_group: int,
+                  rows_per_shard: int) -> None:
     for name, value in (("seq_len", seq_len), ("rows_per_group", rows_per_group), ("rows_per_shard", rows_per_shard)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise UserError(f"{name} must be a positive integer, not {value!r}: fix it in the config")
     if not 0 < val_fraction < 1:
         raise UserError(f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction!r}: fix it in the config")
+    if not 0 < test_fraction < val_fraction:
+        raise UserError(f"test_fraction must be above 0 and below val_fraction ({val_fraction!r}), not "
+                        f"{test_fraction!r}: the test split is the end of the held-out text; fix it in the config")
     if rows_per_group * seq_len * 2 >= 1 << 31:
         raise UserError(f"rows_per_group * seq_len = {rows_per_group * seq_len} is too large for one row group: lower rows_per_group")
 
@@ -212,7 +221,7 @@ def first_shard_meta(out_dir: Path, split: str, expect_vocab_fingerprint: str | 
 
 
 def read_stream(out_dir: str | os.PathLike, split: str, *, expect_vocab_fingerprint: str | None = None) -> np.ndarray:
-    """Return the whole token stream of `split` ("train" or "val") from its shards.
+    """Return the whole token stream of `split` ("train", "val" or "test") from its shards.
 
     Checks every shard's metadata and row sequence; a missing, damaged or
     mismatched shard raises UserError naming the file.

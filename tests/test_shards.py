@@ -23,14 +23,15 @@ def make(tmp_path, text=TEXT, **layout):
     return vocab, info, tmp_path / "shards"
 
 
-def test_streams_decode_back_to_the_corpus_split_at_90_percent(tmp_path):
+def test_streams_decode_back_to_the_corpus_split_at_90_and_95_percent(tmp_path):
     vocab, info, out = make(tmp_path)
     train = read_stream(out, "train", expect_vocab_fingerprint=vocab.fingerprint)
-    val = read_stream(out, "val")
-    n_train = int(len(TEXT) * 0.9)
-    assert vocab.decode(train) == TEXT[:n_train]
-    assert vocab.decode(val) == TEXT[n_train:]
-    assert info["train"]["tokens"] == n_train and info["val"]["tokens"] == len(TEXT) - n_train
+    val, test = read_stream(out, "val"), read_stream(out, "test")
+    n_train, n_test = int(len(TEXT) * 0.9), int(len(TEXT) * 0.95)
+    assert vocab.decode(train) == TEXT[:n_train]     # the training text is the usual first 90%
+    assert vocab.decode(val) == TEXT[n_train:n_test] and vocab.decode(test) == TEXT[n_test:]
+    assert info["train"]["tokens"] == n_train and info["val"]["tokens"] == n_test - n_train
+    assert info["test"]["tokens"] == len(TEXT) - n_test
     assert info["train"]["rows"] == -(-n_train // 16)
     assert info["train"]["files"] == [shard_name("train", i) for i in range(-(-info["train"]["rows"] // 20))]
     assert len(info["train"]["files"]) > 1
@@ -52,7 +53,8 @@ def test_rows_are_consecutive_windows_in_zstd_row_groups(tmp_path):
     assert table.column("tokens")[0].as_py() == vocab.encode(TEXT[20 * 16 : 21 * 16]).tolist()
     assert table.schema.field("tokens").type == pa.list_(pa.uint8())
     val_meta = pq.read_schema(out / "val-00000.parquet").metadata
-    assert val_meta[b"split_start"] == str(n_train).encode() and val_meta[b"split_end"] == str(len(TEXT)).encode()
+    n_test = int(len(TEXT) * 0.95)
+    assert val_meta[b"split_start"] == str(n_train).encode() and val_meta[b"split_end"] == str(n_test).encode()
 
 
 def test_last_row_of_a_split_may_be_shorter(tmp_path):
@@ -66,7 +68,7 @@ def test_large_vocab_stores_little_endian_uint16(tmp_path):
     vocab, info, out = make(tmp_path, text)
     train = read_stream(out, "train")
     assert train.dtype == np.dtype("<u2")
-    assert vocab.decode(np.concatenate([train, read_stream(out, "val")])) == text
+    assert vocab.decode(np.concatenate([train, read_stream(out, "val"), read_stream(out, "test")])) == text
     tokens = pq.read_table(out / "train-00000.parquet").column("tokens")
     assert tokens.type == pa.list_(pa.uint16())
     assert tokens[0].as_py() == vocab.encode(text[:16]).tolist()
@@ -91,8 +93,8 @@ def test_missing_or_foreign_shards_are_user_errors(tmp_path):
     (out / info["train"]["files"][-1]).unlink()
     with pytest.raises(UserError, match=r"train-0000\d\.parquet is damaged"):
         read_stream(out, "train")
-    with pytest.raises(UserError, match="no test shards"):
-        read_stream(out, "test")
+    with pytest.raises(UserError, match="no other shards"):
+        read_stream(out, "other")
 
 
 def test_out_of_sequence_rows_are_detected(tmp_path):
@@ -109,7 +111,11 @@ def test_too_short_corpus_or_empty_validation_split(tmp_path):
     with pytest.raises(UserError, match="fewer than seq_len"):
         make(tmp_path, "short text", seq_len=16)
     with pytest.raises(UserError, match="validation split .* is empty"):
-        make(tmp_path, "x" * 40, seq_len=4, val_fraction=0.01)
+        make(tmp_path, "x" * 40, seq_len=4, val_fraction=0.01, test_fraction=0.005)
+    with pytest.raises(UserError, match="test split .* is empty"):
+        make(tmp_path, "x" * 40, seq_len=4, val_fraction=0.5, test_fraction=0.01)
+    with pytest.raises(UserError, match="test_fraction must be above 0 and below val_fraction"):
+        make(tmp_path, seq_len=4, val_fraction=0.1, test_fraction=0.1)
     with pytest.raises(UserError, match="seq_len must be a positive integer"):
         make(tmp_path, seq_len=0)
 
