@@ -57,17 +57,30 @@ def test_weight_zero_is_the_model_exactly_and_weights_are_tuned_on_the_other_hal
     assert np.array_equal(out[500:], np.full(500, 1.0))
 
 
-def test_the_cache_row_of_the_report_with_weight_grid_at_zero_is_static(monkeypatch):
+@pytest.mark.parametrize("weight", [0.0, 0.3])
+def test_the_cache_row_of_the_report_with_weight_grid_at_zero_is_static(monkeypatch, weight):
+    """Evaluate's cache row with a one-weight grid: weight 0 gives the static row bit for bit,
+    and weight 0.3 gives, at every scored character, -log(0.7 p_lstm + 0.3 p_cache), computed
+    here from the static row and the cache's probabilities. So a row that ignored the weight
+    (or mixed the wrong losses in) fails the 0.3 case, not only a row that breaks weight 0."""
     import stages.ngram_cache as cache
     net = CIFGLSTM(V, 16, 1, V, seed=0, dtype=np.float64, char_inputs=True)
     val, ctx = stream(3000, 6), stream(50, 7)
     static = stream_nll(net, val, context=ctx, lanes=4, burn_in=50)
     cfg = dataclasses.replace(EvaluateConfig(), lanes=4, burn_in=50, cache=True)
-    monkeypatch.setattr(cache, "WEIGHTS", (0.0,))
-    monkeypatch.setattr(cache.two_fold_mix, "__defaults__", ((0.0,),))
+    monkeypatch.setattr(cache, "WEIGHTS", (weight,))
+    monkeypatch.setattr(cache.two_fold_mix, "__defaults__", ((weight,),))
     nll, info = adaptive_nll(net, stream(2000, 8), val, ctx, static, V, cfg)
-    assert np.array_equal(nll["lstm_cache"], static, equal_nan=True)
-    assert [f["weight"] for f in info["lstm_cache"]["folds"]] == [0.0, 0.0]
+    assert [f["weight"] for f in info["lstm_cache"]["folds"]] == [weight, weight]
+    row, scored = nll["lstm_cache"], ~np.isnan(static)
+    assert np.array_equal(np.isnan(row), ~scored)       # the same characters scored
+    if weight == 0:
+        assert np.array_equal(row, static, equal_nan=True)
+        return
+    p_cache = cache_probs(val, cfg.cache_order, V)
+    mixed = -np.log((1 - weight) * np.exp(-static[scored]) + weight * p_cache[scored])
+    np.testing.assert_allclose(row[scored], mixed, rtol=1e-12)
+    assert np.abs(row[scored] - static[scored]).min() > 1e-6    # every character moved
 
 
 def reference_p(history, target, order, vocab_size, d=0.75):
