@@ -1,37 +1,51 @@
 """Dynamic evaluation (Krause et al. 2018): the model keeps adapting to the text it has scored.
 
-The scored stream is laid out in lanes exactly as the static held-out pass lays it out
-(`model.evaluate.lane_layout`: each lane a contiguous stretch after `burn_in` unscored
-characters) and walked `segment` time steps at a time. For each segment, over every lane of
-the group at once:
+One stream, in document order (Krause's protocol), the recurrent state carried throughout. The
+text is read `segment` characters at a time; for each segment:
   1. forward pass with the current weights; every scored character's -log p is recorded;
-  2. backward pass of that same forward (its cache), for the mean loss over the segment's scored
-     characters (burn-in characters give neither a score nor a gradient);
-  3. one step of Krause's rule on the weights the lanes share:
+  2. backward pass of that same forward (its cache), for the mean loss over the segment;
+  3. one step of Krause's rule on the weights:
         theta <- theta - eta * g / (r + eps) + lam * d * (theta_0 - theta)
      r: root mean square of the gradient on training text, same segment shape (`gradient_rms`);
      d = r / mean(r), clipped so that lam * d <= 1 (weights with large gradients are pulled back
      to the trained theta_0 faster, and never past it).
-A segment is scored before the step that learns from it, so no character helps its own score;
-with eta = 0 the weights never move and the losses are the static pass's.
+So every character is scored by weights that have learnt only from text before it in the
+document: the scores are a probability model of the text, read in order, and a character's
+score never changes when text after it changes. With eta = 0 the weights never move and the
+losses are those of the trained model reading the same stream.
+
+The guard. A step size that suits one text can diverge on another. Beside the adapting network,
+the trained one reads the same stream (its own state); when over the last GUARD_CHARS scored
+characters the adapted weights lost more than GUARD_MARGIN nats per character (in total) to the
+trained ones, the weights and the state go back to the trained model's and the step size halves. The check reads only
+characters already scored, so it never looks ahead either.
+
+Why one stream and not lanes: lanes sharing one set of adapted weights let a character be
+scored by weights that learnt from text further on; lanes each adapting their own copy learn
+from 1/lanes of the text each. One stream learns from everything before each character, and
+measured (benchmarks/README.md, "Dynamic evaluation") it gave the lower figure.
 """
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import lane_layout, target_nll
+from .evaluate import target_nll
+from .network import CIFGLSTM
 from .softmax import softmax_cross_entropy, softmax_cross_entropy_backward
 
 # eps of the RMS normalisation, as a fraction of mean(r): scale-free, and it keeps the step of
 # a weight whose gradient was ~0 on the training sample (a rare character's row) bounded.
 EPS_RATIO = 0.01
+GUARD_CHARS = 5000    # the guard's window of scored characters
+GUARD_MARGIN = 0.02   # nats per character of that window the adapted weights may lose
 
 
 @dataclass(frozen=True)
 class DynamicSettings:
     rate: float            # eta: step size in units of a typical training gradient
     decay: float           # lambda: pull back toward the trained weights per step
-    segment: int = 50      # characters per lane between two updates
+    segment: int = 50      # characters between two updates
 
 
 def segment_loss_grad(net, x, y, w, state):
@@ -98,49 +112,105 @@ class KrauseStep:
         net.flat[...] = self.theta0
 
 
-def layout(ids, context=None, lanes=1, burn_in=1000):
-    """(x, y, w, pos, offset): the static pass's lanes for `ids` after `context` (all (T, B));
-    pos - offset indexes `ids`."""
-    ids = np.asarray(ids, np.int64)
-    ctx = np.zeros(0, np.int64) if context is None else np.asarray(context, np.int64)
-    return (*lane_layout(np.concatenate([ctx, ids]), len(ctx), lanes, burn_in), len(ctx))
+class Guard:
+    """Excess nats of the adapted weights over the trained ones, over the last `chars` scored."""
+
+    def __init__(self, chars=GUARD_CHARS, margin=GUARD_MARGIN):
+        self.chars, self.budget = chars, margin * chars
+        self.window, self.excess, self.count, self.trips = deque(), 0.0, 0, 0
+
+    def tripped(self, excess, count):
+        self.window.append((excess, count))
+        self.excess += excess
+        self.count += count
+        while self.count - self.window[0][1] >= self.chars:   # keep the newest `chars` only
+            e, c = self.window.popleft()
+            self.excess -= e
+            self.count -= c
+        if self.excess <= self.budget:
+            return False
+        self.window.clear()
+        self.excess, self.count, self.trips = 0.0, 0, self.trips + 1
+        return True
 
 
-def run_rows(net, lay, step, r0, r1, state=None, out=None):
-    """Dynamic evaluation of rows [r0, r1) of a `layout`, `step.settings.segment` rows at a time.
+def frozen_copy(net):
+    """A second network with the same architecture and (a copy of) the same weights."""
+    twin = CIFGLSTM(**net.config())
+    twin.flat[...] = net.flat
+    return twin
 
-    Scores go into `out` (indexed like the scored ids; allocated with NaN if None); returns
-    (out, final state). The weights are left as adapted: the caller restores or carries them.
+
+class DynamicStream:
+    """One stream under dynamic evaluation; weights, states and the guard carry from call to call.
+
+    `read(ids)` reads text without scoring or learning (context); `score(ids)` scores it. Calls
+    in a row give the scores of one call on the joined ids as long as each `score` call but the
+    last is a whole number of segments. `close()` puts the trained weights back.
     """
-    x, y, w, pos, offset = lay
-    if out is None:
-        out = np.full(int(w.sum() and pos[w].max() - offset + 1), np.nan)
-    state = net.zero_state(x.shape[1]) if state is None else state
-    for t0 in range(r0, r1, step.settings.segment):
-        t1 = min(t0 + step.settings.segment, r1)
-        keep = w[t0:t1]
+
+    def __init__(self, net, rms, settings, guard=True):
+        self.net, self.step = net, KrauseStep(net, rms, settings)
+        self.segment = settings.segment
+        self.ref = frozen_copy(net) if guard and self.step.learns else None
+        self.guard = Guard()
+        self.state = self.ref_state = self.last = None
+
+    def read(self, ids):
+        ids = np.asarray(ids, np.int64)
+        if len(ids) == 0:
+            return
+        x = np.concatenate([[] if self.last is None else [self.last], ids[:-1]]).astype(np.int64)[:, None]
+        for t0 in range(0, len(x), 4096):   # bounded caches; the trained weights read the context
+            _, self.state, _ = self.net.forward(x[t0:t0 + 4096], self.state)
+        self.ref_state, self.last = self.state, int(ids[-1])
+
+    def score(self, ids):
+        """-log p of each of `ids` (NaN for the stream's very first character: no predecessor)."""
+        ids = np.asarray(ids, np.int64)
+        out = np.full(len(ids), np.nan)
+        first = 1 if self.last is None else 0
+        if len(ids) <= first:
+            self.read(ids)
+            return out
+        x = np.concatenate([ids[:1] if first else [self.last], ids[:-1]])[first:, None]
+        y = ids[first:, None]
+        for t0 in range(0, len(x), self.segment):
+            out[first + t0:first + t0 + self.segment] = self._segment(x[t0:t0 + self.segment],
+                                                                      y[t0:t0 + self.segment])
+        self.last = int(ids[-1])
+        return out
+
+    def _segment(self, xs, ys):
+        net, step = self.net, self.step
         if step.learns:
-            nll, grad, state = segment_loss_grad(net, x[t0:t1], y[t0:t1], keep, state)
+            nll, grad, self.state = segment_loss_grad(net, xs, ys, np.ones(xs.shape, bool), self.state)
         else:
-            logits, state, _ = net.forward(x[t0:t1], state)
-            nll, grad = target_nll(logits, y[t0:t1]), None
-        out[pos[t0:t1][keep] - offset] = nll[keep]    # scored first ...
+            logits, self.state, _ = net.forward(xs, self.state)
+            nll, grad = target_nll(logits, ys), None
+        if self.ref is not None:
+            logits, self.ref_state, _ = self.ref.forward(xs, self.ref_state)
+            if self.guard.tripped(float((nll - target_nll(logits, ys)).sum()), nll.size):
+                step.restore(net)            # diverging: back to the trained model, its state ...
+                self.state = self.ref_state
+                step.scale *= 0.5            # ... and half the step size from here on
+                grad = None
         if grad is not None:
-            step(net, grad)                           # ... then learnt from
-    return out, state
+            step(net, grad)                  # scored first, then learnt from
+        return nll[:, 0]
+
+    def close(self):
+        self.step.restore(self.net)
 
 
-def dynamic_nll(net, ids, settings, rms, context=None, lanes=1, burn_in=1000):
-    """Per-character -log p of `ids` under dynamic evaluation in one pass (NaN where not scored).
-
-    The layout is `stream_nll`'s for the same context, lanes and burn-in; every lane's segment
-    is scored, then one step on all of them updates the weights the lanes share. The network's
-    weights are the trained ones again on return.
-    """
-    lay = layout(ids, context, lanes, burn_in)
-    step = KrauseStep(net, rms, settings)
+def dynamic_nll(net, ids, settings, rms, context=None, burn_in=1000, guard=True):
+    """(per-character -log p of `ids` under dynamic evaluation, guard trips); NaN where not
+    scored. The stream first reads the last `burn_in` ids of `context` with the trained weights.
+    The network's weights are the trained ones again on return."""
+    stream = DynamicStream(net, rms, settings, guard)
     try:
-        out, _ = run_rows(net, lay, step, 0, lay[0].shape[0], out=np.full(len(ids), np.nan))
+        if context is not None and burn_in:
+            stream.read(np.asarray(context, np.int64)[-burn_in:])
+        return stream.score(ids), stream.guard.trips
     finally:
-        step.restore(net)
-    return out
+        stream.close()

@@ -5,8 +5,9 @@ The model is picked as `generate` picks it (the config's trained model, else the
 the config's evaluate.lanes, evaluate.burn_in, evaluate.max_chars (the block), block_chars and
 resamples, so scoring the validation split's text (after the last burn_in characters of the
 training text, `--context-file`) gives the report's static figure. `--dynamic` scores it by
-dynamic evaluation with the config's evaluate.dynamic_* settings (not tuned: there is no second
-pass over a stream), the gradient statistics taken from the model's training text.
+dynamic evaluation, one stream in document order, with the config's evaluate.dynamic_* settings
+(not tuned: there is no second pass over a stream), the gradient statistics taken from the
+model's training text. `--per-char` streams one JSON line per character before the summary.
 """
 import json
 import math
@@ -14,11 +15,11 @@ import sys
 from pathlib import Path
 
 from model import load_model
-from model.dynamic import DynamicSettings, KrauseStep, gradient_rms
-from stages.dynamic_eval import STAT_SEGMENTS
+from model.dynamic import DynamicSettings, DynamicStream
+from stages.dynamic_eval import STAT_SEGMENTS, statistics
 from stages.errors import UserError
 from stages.heldout_scope import fitting_text
-from stages.score import NothingToScore, Unknowns, decoded_pieces, score_ids
+from stages.score import DynamicBlocks, NothingToScore, StaticBlocks, Unknowns, decoded_pieces, score_stream
 from stages.tokens import open_tokens
 from stages.vocab import Vocab
 
@@ -40,10 +41,12 @@ def add_parser(sub, **kw):
                    help="characters outside the vocabulary: refuse, or drop them (counted either way)")
     s.add_argument("--dynamic", action="store_true", help="score by dynamic evaluation (the model "
                    "keeps learning from the text it has scored); settings: evaluate.dynamic_*")
-    s.add_argument("--lanes", type=int, help="parallel lanes (default: evaluate.lanes); more is "
+    s.add_argument("--lanes", type=int, help="parallel lanes of static scoring (default: evaluate.lanes); more is "
                    "faster on long texts")
     s.add_argument("--format", choices=["text", "json"], default="text", help="text: three lines "
                    "for people; json: one line")
+    s.add_argument("--per-char", action="store_true", help="first, one JSON line per character as "
+                   "it is scored: {\"position\", \"char\", \"nats\"} (nats null: not scored)")
     return s
 
 
@@ -84,14 +87,22 @@ def training_stream(ckpt, vocab):
                         "that config, or score without --dynamic") from None
 
 
-def _dynamic_step(net, ckpt, vocab, cfg, lanes):
+def _dynamic_stream(net, ckpt, vocab, cfg):
     e = cfg.evaluate
-    train, _ = fitting_text(training_stream(ckpt, vocab), e.dynamic_segment * lanes * STAT_SEGMENTS + 1)
-    rms = gradient_rms(net, train, e.dynamic_segment, lanes, STAT_SEGMENTS)
+    train, _ = fitting_text(training_stream(ckpt, vocab), e.dynamic_segment * STAT_SEGMENTS + 1)
     settings = DynamicSettings(e.dynamic_rate, e.dynamic_decay, e.dynamic_segment)
-    return KrauseStep(net, rms, settings), (f"dynamic evaluation: rate {e.dynamic_rate:g}, decay "
-                                            f"{e.dynamic_decay:g}, {e.dynamic_segment}-character "
-                                            f"segments of {lanes} lanes sharing their weights")
+    return DynamicStream(net, statistics(net, train, e), settings), (
+        f"dynamic evaluation, one stream in document order after {e.burn_in} unscored characters: "
+        f"rate {e.dynamic_rate:g}, decay {e.dynamic_decay:g}, {e.dynamic_segment}-character segments")
+
+
+def _per_char_writer(vocab, out):
+    def write(ids, nll, offset):
+        out.write("".join(json.dumps({"position": offset + i, "char": vocab.chars[c],
+                                      "nats": None if math.isnan(v) else v}, ensure_ascii=False) + "\n"
+                          for i, (c, v) in enumerate(zip(ids.tolist(), nll.tolist()))))
+        out.flush()
+    return write
 
 
 def run(args, out=None, err=None):
@@ -106,16 +117,19 @@ def run(args, out=None, err=None):
     net, _ = load_model(ckpt)
     vocab = Vocab.load(vocab_path)
     context = _context(args, vocab)
-    step, protocol = None, f"static: {lanes} lanes, each after {e.burn_in} unscored characters"
     if args.dynamic:
-        step, protocol = _dynamic_step(net, ckpt, vocab, cfg, lanes)
+        stream, protocol = _dynamic_stream(net, ckpt, vocab, cfg)
+        scorer = DynamicBlocks(stream, context, e.burn_in)
+    else:
+        protocol = f"static: {lanes} lanes, each after {e.burn_in} unscored characters"
+        scorer = StaticBlocks(net, context, lanes, e.burn_in, e.max_chars)
     fh, name = _open(args.file)
     unknown = Unknowns(vocab, args.unknown, name)
+    per_char = _per_char_writer(vocab, out) if args.per_char else None
     with fh:
         pieces = (unknown.encode(text) for text in decoded_pieces(fh, name))
         try:
-            res = score_ids(net, pieces, context, lanes, e.burn_in, e.max_chars, e.block_chars,
-                            e.resamples, step)
+            res = score_stream(scorer, pieces, e.block_chars, e.resamples, per_char)
         except NothingToScore:
             if unknown.seen == 0:
                 raise UserError(f"{name} is empty: there is nothing to score; give a text "

@@ -1,21 +1,26 @@
 """Evaluate stage: held-out likelihood against baselines, sample metrics in a band, pictures.
 
-Held-out likelihood on the whole validation split (above `evaluate.max_chars`, evenly spaced
-blocks of it: stages/heldout_scope.py) is the primary measure: every model (LSTM,
-Kneser-Ney n-gram, unigram, uniform) scores every validation character given everything
-before it, with the end of the training text as context, over the same vocabulary. The
-vocabulary covers the whole corpus, so characters never seen in training still get non-zero
-probability from every model; how many there were is reported. Each loss carries a 95%
-interval from a block bootstrap over the validation split, and the verdict on LSTM against
-n-gram comes from the interval of their paired difference (stages/metrics/uncertainty.py).
+Held-out likelihood on the test split (above `evaluate.max_chars`, evenly spaced blocks of it:
+stages/heldout_scope.py) is the primary measure: every model (LSTM, Kneser-Ney n-gram,
+unigram, uniform, and the rows that adapt to the scored text) scores every test character given
+everything before it (the validation split and, before it, the training text), over the same
+vocabulary. No choice reads the test split: Train picks its best checkpoint on the validation
+split and every tuned setting is chosen there. The vocabulary covers the whole corpus, so
+characters never seen in training still get non-zero probability from every model; how many
+there were is reported. Each loss carries a 95% interval from a block bootstrap over the scored
+text, and the verdict on LSTM against n-gram comes from the interval of their paired difference
+(stages/metrics/uncertainty.py). Beside them, the static LSTM's loss on the whole held-out tail
+(validation and test: the split published tiny-shakespeare figures call validation), for
+comparison with peers.
 
 Sample metrics are computed for the model's samples and samples of the n-gram (the floor), and
-for many sets of real held-out text of the same shape (the reference band, stages/metrics/bands.py), at
-the configured temperature and at 1.0.
+for many sets of real test text of the same shape (the reference band, stages/metrics/bands.py),
+at the configured temperature and at 1.0.
 """
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -23,7 +28,7 @@ from model.evaluate import stream_nll, summarize
 
 from .adaptive_rows import adaptive_nll, add_rows
 from .atomic import atomic_write_json, atomic_write_text
-from .heldout_scope import fitting_text, scored_validation, seen_in_training
+from .heldout_scope import Joined, fitting_text, scored_split, seen_in_training
 from .metrics import MetricContext
 from .metrics.bands import BAND, measure, reference_band, reference_sets, sample_block
 from .metrics.uncertainty import LEVEL, intervals, paired_difference, verdict_word
@@ -34,30 +39,39 @@ from .train import load_trained
 from .vocab import Vocab
 
 WINDOW = 256   # the fixed-context protocol of character transformers, for like-for-like numbers
+TAIL_LABEL = "validation (the split published tiny-shakespeare figures use)"
 
 
-def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
-    """Per-model held-out loss dicts with 95% intervals, the fitted n-gram, a verdict sentence and
-    the seconds each adaptive row added (stages/adaptive_rows.py).
+def held_split(net, stream, name, before, cfg, static=True):
+    """The scored ids of a split (capped at evaluate.max_chars), the text before it as context,
+    its static LSTM nll (None unless `static`) and its scope."""
+    ids, scope = scored_split(stream, cfg.max_chars, cfg.lanes, name)
+    back = max(cfg.burn_in, cfg.ngram_order)
+    context = np.asarray(before[max(0, len(before) - back):len(before)], np.int64)
+    nll = (stream_nll(net, ids, context=context[-cfg.burn_in:] if cfg.burn_in else None,
+                      lanes=cfg.lanes, burn_in=cfg.burn_in) if static else None)
+    return SimpleNamespace(ids=ids, context=context, static=nll, scope=scope)
 
-    `segments`: lengths of the contiguous stretches of the split that `val_ids` joins (default:
-    one); bootstrap blocks never straddle two of them.
+
+def heldout(net, train_ids, val, test, vocab_size, cfg):
+    """Per-model held-out loss dicts on `test` with 95% intervals, the fitted n-gram, a verdict
+    sentence and the seconds each adaptive row added (stages/adaptive_rows.py).
+
+    `val` and `test` are `held_split`s; bootstrap blocks never straddle two of test's scope blocks.
     """
-    ctx = train_ids[-cfg.burn_in:] if cfg.burn_in else None
     lm = KneserNeyLM(cfg.ngram_order, vocab_size).fit(train_ids)
     # 64 windows at a time: as fast as 256, and the forward caches take a quarter of the memory.
-    nll = {"lstm": stream_nll(net, val_ids, context=ctx, lanes=cfg.lanes, burn_in=cfg.burn_in),
-           "lstm_window256": stream_nll(net, val_ids, window=WINDOW, max_batch=64),
-           "ngram": lm.stream_nll(val_ids, context=train_ids),
-           "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(val_ids),
-           "uniform": np.full(len(val_ids), math.log(vocab_size))}
-    extra, info = adaptive_nll(net, train_ids, val_ids, ctx, nll["lstm"], vocab_size, cfg)
+    nll = {"lstm": test.static,
+           "lstm_window256": stream_nll(net, test.ids, window=WINDOW, max_batch=64),
+           "ngram": lm.stream_nll(test.ids, context=test.context),
+           "unigram": KneserNeyLM(1, vocab_size).fit(train_ids).stream_nll(test.ids),
+           "uniform": np.full(len(test.ids), math.log(vocab_size))}
+    extra, info = adaptive_nll(net, train_ids, val, test, vocab_size, cfg)
     nll.update(extra)
-    cuts = np.cumsum(segments or [len(val_ids)])[:-1]
-    pieces = {name: np.split(x, cuts) for name, x in nll.items()}
-    cis = intervals(pieces, cfg.block_chars, cfg.resamples)
-    out = {name: {**summarize(float(np.nansum(x)), int(np.count_nonzero(~np.isnan(x)))),
-                  "ci95": cis[name]} for name, x in nll.items()}
+    pieces = {name: _pieces(x, test.scope) for name, x in nll.items()}
+    out = _rows(pieces, cfg)
+    for row in out.values():
+        row["split"] = "test"
     out["lstm"]["protocol"] = (f"state carried through the split in {cfg.lanes} lanes, each after "
                                f"{cfg.burn_in} unscored characters")
     out["lstm_window256"]["protocol"] = f"independent {WINDOW}-character windows from a zero state"
@@ -68,15 +82,34 @@ def heldout(net, train_ids, val_ids, vocab_size, cfg, segments=None):
     return out, lm, _verdict(out, diff, cfg), seconds
 
 
+def _pieces(nll, scope):
+    """The per-character losses cut at the joins of the scope's blocks."""
+    return np.split(nll, np.cumsum([end - start for start, end in scope["blocks"]])[:-1])
+
+
+def _rows(pieces, cfg):
+    cis = intervals(pieces, cfg.block_chars, cfg.resamples)
+    return {name: {**summarize(float(sum(np.nansum(x) for x in p)),
+                               int(sum(np.count_nonzero(~np.isnan(x)) for x in p))),
+                   "ci95": cis[name]} for name, p in pieces.items()}
+
+
+def validation_figure(net, train, val, test, cfg):
+    """The static LSTM row on the held-out tail (validation and test joined), for peers."""
+    tail = held_split(net, Joined(val, test), "held-out tail (validation and test)", train, cfg)
+    row = _rows({"lstm": _pieces(tail.static, tail.scope)}, cfg)["lstm"]
+    return {**row, "split": "val+test", "label": TAIL_LABEL, "scope": tail.scope["text"]}
+
+
 def _verdict(out, diff, cfg):
     """One sentence: beats / is beaten by / cannot be told apart from, with the interval."""
     ci = diff["ci95"]
     spread = (f"95% interval {ci[0]:+.4f} to {ci[1]:+.4f}" if ci else
               f"no interval: fewer than two {cfg.block_chars:,}-character blocks")
-    return (f"The LSTM {verdict_word(ci)} the {cfg.ngram_order}-gram Kneser-Ney baseline: "
-            f"{out['lstm']['nats_per_char']:.4f} vs {out['ngram']['nats_per_char']:.4f} nats/char, "
-            f"difference {diff['mean']:+.4f} ({spread}, from a block bootstrap over "
-            f"{cfg.block_chars:,}-character blocks of the validation split).")
+    return (f"The LSTM {verdict_word(ci)} the {cfg.ngram_order}-gram Kneser-Ney baseline on the "
+            f"test split: {out['lstm']['nats_per_char']:.4f} vs {out['ngram']['nats_per_char']:.4f} "
+            f"nats/char, difference {diff['mean']:+.4f} ({spread}, from a block bootstrap over "
+            f"{cfg.block_chars:,}-character blocks of the test split).")
 
 
 def _meta(folder):
@@ -94,23 +127,27 @@ def evaluate_report(inputs, cfg, folder, step=None):
     step = step or (lambda activity, key, fraction: None)
     step("reading the scored and fitted characters", "evaluate.max_chars", 0.0)
     vocab = Vocab.load(Path(inputs["BuildVocab"], "vocab.json"))
-    train, val = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)
-                  for s in ("train", "val"))
+    e = cfg.evaluate
+    train, val, test = (open_tokens(inputs["EncodeShards"], s, expect_vocab_fingerprint=vocab.fingerprint)
+                        for s in ("train", "val", "test"))
     # Bounded by evaluate.max_chars / ngram_max_chars: memory and time do not grow with the corpus.
-    val_ids, scored = scored_validation(val, cfg.evaluate.max_chars, cfg.evaluate.lanes)
-    train_ids, fitted = fitting_text(train, cfg.evaluate.ngram_max_chars)
+    train_ids, fitted = fitting_text(train, e.ngram_max_chars)
     net, model_meta = load_trained(inputs["Train"])
     step("scoring the held-out characters (LSTM, n-gram)", "evaluate.max_chars or evaluate.ngram_max_chars", 0.02)
-    held, lm, verdict, adaptive_seconds = heldout(net, train_ids, val_ids, vocab.size, cfg.evaluate,
-                                [end - start for start, end in scored["blocks"]])
+    # The validation split's static losses only tune the cache weight.
+    val_split = held_split(net, val, "validation split", train, e, static=e.cache)
+    test_split = held_split(net, test, "test split", val, e)
+    held, lm, verdict, adaptive_seconds = heldout(net, train_ids, val_split, test_split, vocab.size, e)
+    validation = validation_figure(net, train, val, test, e)
+    test_ids, scored = test_split.ids, test_split.scope
     step("indexing the training text for the sample metrics", "evaluate.ngram_max_chars", 0.9)
-    train_text, val_text = vocab.decode(train_ids), vocab.decode(val_ids)
-    # The reference texts come from the first half of the held-out text and are compared with
-    # the second half (JS divergence, BLEU), so real text is never compared with itself.
-    half = len(val_text) // 2
-    ref_source, pool = val_text[:half], val_text[half:]
+    train_text, test_text = vocab.decode(train_ids), vocab.decode(test_ids)
+    # The reference texts come from the first half of the test text and are compared with the
+    # second half (JS divergence, BLEU), so real text is never compared with itself.
+    half = len(test_text) // 2
+    ref_source, pool = test_text[:half], test_text[half:]
     ctx = MetricContext.build(train_text, pool, lm, lambda s: vocab.encode(s, unknown="skip"))
-    s, e = cfg.sample, cfg.evaluate
+    s = cfg.sample
     prime_ids = encode_prime(vocab, s.prime, cfg.vocab.unknown)
     prime = vocab.decode(prime_ids)
     model_texts = json.loads(Path(inputs["Sample"], "samples.json").read_text())["samples"]
@@ -129,12 +166,14 @@ def evaluate_report(inputs, cfg, folder, step=None):
     train_meta = json.loads(Path(inputs["Train"], "meta.json").read_text())["result"]
     report = {
         "heldout": held, "heldout_verdict": verdict, "adaptive_seconds": adaptive_seconds,
+        "validation": validation,
         "intervals": {"level": LEVEL, "block_chars": e.block_chars, "resamples": e.resamples,
                       "reference_draws": e.reference_draws, "band_percentiles": list(BAND)},
-        "heldout_scope": {"scored": scored, "fitted": fitted,
+        "heldout_scope": {"scored": scored, "fitted": fitted, "tuned_on": val_split.scope,
                           "text": f"scored: {scored['text']}; baselines and sample-metric training "
-                                  f"statistics fitted on {fitted['text']}"},
-        "unseen_in_training": _unseen(seen_in_training(train, vocab.size), val_ids, vocab),
+                                  f"statistics fitted on {fitted['text']}; the best checkpoint and "
+                                  f"every tuned setting chosen on the validation split"},
+        "unseen_in_training": _unseen(seen_in_training(train, vocab.size), test_ids, vocab),
         "samples": samples, "samples_t1": samples_t1,
         "sampling": {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
                      "strategy": s.strategy, "length": s.length, "num_samples": s.num_samples},

@@ -7,8 +7,8 @@ So the cache is an adaptive model of the validation text itself: the speakers, n
 phrases of the play being read, which the trained models know only as far as training had them.
 
 The mixture is p = (1 - w) p_model + w p_cache, computed in log space so that w = 0 gives the
-model's losses exactly. The weight w is tuned two-fold like the dynamic row's settings: the
-weight used on one half of the scored characters is the one that scores the other half best.
+model's losses exactly. The weight w is chosen on the validation split, like the dynamic row's
+settings, and the test split is scored with it.
 """
 import math
 
@@ -95,19 +95,11 @@ def mix_nll(model_nll, cache_p, weight):
         return -np.logaddexp(math.log1p(-weight) - model_nll, math.log(weight) + np.log(cache_p))
 
 
-def two_fold_mix(model_nll, cache_p, half, weights=WEIGHTS):
-    """(mixed nll, folds): each half mixed with the weight that scores the other half best.
-
-    `half` is 0/1 per character (-1: not scored), as stages.dynamic_eval.half_of_positions.
-    """
-    out = np.full(len(model_nll), np.nan)
-    folds = []
-    for scored in (0, 1):
-        tuned = half == 1 - scored
-        losses = {w: float(np.mean(mix_nll(model_nll[tuned], cache_p[tuned], w))) for w in weights}
-        best = min(losses, key=losses.get)
-        where = half == scored
-        out[where] = mix_nll(model_nll[where], cache_p[where], best)
-        folds.append({"scored_half": scored + 1, "tuned_on_half": 2 - scored, "weight": best,
-                      "tuned_chars": int(tuned.sum()), "grid": [[w, l] for w, l in losses.items()]})
-    return out, folds
+def tuned_mix(val_nll, val_p, test_nll, test_p, weights=WEIGHTS):
+    """(mixed test nll, info): the test split mixed with the weight that scores `val` best."""
+    scored = ~np.isnan(val_nll)
+    losses = {w: float(np.mean(mix_nll(val_nll[scored], val_p[scored], w))) for w in weights}
+    best = min(losses, key=losses.get)
+    return mix_nll(test_nll, test_p, best), {"weight": best, "tuned_on": "val",
+                                             "tuned_chars": int(scored.sum()),
+                                             "grid": [[w, l] for w, l in losses.items()]}

@@ -9,15 +9,15 @@ Only a block, the last `burn_in` ids and one (sum, count) per bootstrap block ar
 bootstrap blocks are merged in pairs whenever there are more than MAX_BLOCKS of them: memory
 does not grow with the text.
 
-With a `KrauseStep` the blocks are scored by dynamic evaluation (model/dynamic.py) with the
-weights carried from block to block.
+With a `DynamicStream` the text is scored by dynamic evaluation (model/dynamic.py): one stream
+in document order, read in blocks of whole segments with the weights and the state carried, so
+the scores are those of one pass over the whole text, whatever the block size.
 """
 import codecs
 import time
 
 import numpy as np
 
-from model.dynamic import layout, run_rows
 from model.evaluate import stream_nll, summarize
 
 from .errors import UserError
@@ -29,6 +29,7 @@ class NothingToScore(UserError):
 
 MAX_BLOCKS = 1 << 15   # bootstrap blocks kept; more are merged in pairs (the blocks get longer)
 READ_BYTES = 1 << 20
+DYNAMIC_SEGMENTS = 100   # segments per block of dynamic evaluation (per-character lines stream per block)
 
 
 def decoded_pieces(fh, name):
@@ -116,34 +117,67 @@ class BlockStats:
         return total, chars, ci
 
 
-def score_ids(net, id_pieces, context, lanes, burn_in, block_chars, boot_block, resamples,
-              step=None):
-    """Summary dict of the loss over a stream of id arrays (see the module docstring)."""
-    t0 = time.perf_counter()
-    stats, tail = BlockStats(boot_block), np.asarray(context if context is not None else [], np.int64)
-    pending, have, total_chars = [], 0, 0
+class StaticBlocks:
+    """Evaluate's static protocol on each block: lanes, each after `burn_in` unscored ids."""
 
-    def flush(block):
-        nonlocal tail
-        if step is None:
-            nll = stream_nll(net, block, context=tail if len(tail) else None, lanes=lanes,
-                             burn_in=burn_in)
-        else:
-            lay = layout(block, tail if len(tail) else None, lanes, burn_in)
-            nll, _ = run_rows(net, lay, step, 0, lay[0].shape[0], out=np.full(len(block), np.nan))
-        stats.add(nll)
-        tail = np.concatenate([tail, block])[-burn_in:] if burn_in else tail[:0]
+    def __init__(self, net, context, lanes, burn_in, block_chars):
+        self.net, self.lanes, self.burn_in, self.block = net, lanes, burn_in, block_chars
+        self.tail = np.asarray(context if context is not None else [], np.int64)
 
+    def next_size(self):
+        return self.block
+
+    def __call__(self, block):
+        nll = stream_nll(self.net, block, context=self.tail if len(self.tail) else None,
+                         lanes=self.lanes, burn_in=self.burn_in)
+        b = self.burn_in
+        self.tail = np.concatenate([self.tail, block])[-b:] if b else self.tail[:0]
+        return nll
+
+
+class DynamicBlocks:
+    """One `DynamicStream` over all blocks; each block but the last is whole segments."""
+
+    def __init__(self, stream, context, burn_in):
+        self.stream = stream
+        if context is not None and len(context) and burn_in:
+            stream.read(np.asarray(context, np.int64)[-burn_in:])
+
+    def next_size(self):   # the stream's first id is read, not scored: one more then
+        return self.stream.segment * DYNAMIC_SEGMENTS + (self.stream.last is None)
+
+    def __call__(self, block):
+        return self.stream.score(block)
+
+
+def _blocks(id_pieces, scorer):
+    """The stream of ids cut into blocks of the sizes the scorer asks for."""
+    pending, have = [], 0
     for ids in id_pieces:
         pending.append(np.asarray(ids, np.int64))
         have += len(ids)
-        total_chars += len(ids)
-        while have >= block_chars:
-            joined = np.concatenate(pending)
-            flush(joined[:block_chars])
-            pending, have = [joined[block_chars:]], have - block_chars
+        while have >= scorer.next_size():
+            joined, size = np.concatenate(pending), scorer.next_size()
+            yield joined[:size]
+            pending, have = [joined[size:]], have - size
     if have:
-        flush(np.concatenate(pending))
+        yield np.concatenate(pending)
+
+
+def score_stream(scorer, id_pieces, boot_block, resamples, per_char=None):
+    """Summary dict of the loss over a stream of id arrays (see the module docstring).
+
+    `scorer`: StaticBlocks or DynamicBlocks; `per_char(ids, nll, offset)` is told each block's
+    per-character losses as they are computed.
+    """
+    t0 = time.perf_counter()
+    stats, total_chars = BlockStats(boot_block), 0
+    for block in _blocks(id_pieces, scorer):
+        nll = scorer(block)
+        stats.add(nll)
+        if per_char is not None:
+            per_char(block, nll, total_chars)
+        total_chars += len(block)
     total, chars, ci = stats.result(resamples)
     if chars == 0:
         raise NothingToScore("nothing to score: the text has fewer than two characters of the "

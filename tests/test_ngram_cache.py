@@ -1,5 +1,6 @@
 """The online n-gram cache: counts only what is already scored, normalised, weight 0 is static."""
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from model import CIFGLSTM
 from model.evaluate import stream_nll
 from pipeline.schema import EvaluateConfig
 from stages.adaptive_rows import adaptive_nll
-from stages.ngram_cache import cache_probs, mix_nll, two_fold_mix
+from stages.ngram_cache import WEIGHTS, cache_probs, mix_nll, tuned_mix
 
 V = 6
 
@@ -39,22 +40,21 @@ def test_the_cache_learns_repeated_text():
     assert p[:60].mean() < 0.3 and p[120:].mean() > 0.8
 
 
-def test_weight_zero_is_the_model_exactly_and_weights_are_tuned_on_the_other_half():
+def test_weight_zero_is_the_model_exactly_and_the_weight_is_chosen_on_validation():
     rng = np.random.default_rng(5)
     model = rng.uniform(0.5, 3.0, 1000)
     model[0] = np.nan                                 # an unscored character stays unscored
     p = rng.uniform(0.01, 1.0, 1000)
     assert np.array_equal(mix_nll(model, p, 0.0), model, equal_nan=True)
-    half = np.repeat([0, 1], 500).astype(np.int8)
-    half[0] = -1
-    out, folds = two_fold_mix(model, p, half, weights=(0.0,))
+    out, info = tuned_mix(model, p, model, p, weights=(0.0,))
     assert np.array_equal(out, model, equal_nan=True)
-    # a cache perfect on half 2 only: half 1 (tuned on half 2) takes a large weight, half 2
-    # (tuned on half 1, where the cache is useless) takes none, and is scored as the model
-    p2 = np.where(np.arange(1000) >= 500, 1.0, 1e-6)
-    out, folds = two_fold_mix(np.full(1000, 1.0), p2, np.repeat([0, 1], 500).astype(np.int8))
-    assert folds[0]["weight"] > 0 and folds[1]["weight"] == 0
-    assert np.array_equal(out[500:], np.full(500, 1.0))
+    # a cache perfect on validation takes a large weight on test, however useless it is there;
+    # a useless one on validation takes none, and test is scored as the model
+    good, bad, ones = np.full(500, 1.0), np.full(500, 1e-6), np.full(500, 1.0)
+    out, info = tuned_mix(ones, good, ones, bad)
+    assert info["weight"] == max(WEIGHTS) and np.all(out > 1.0) and info["tuned_on"] == "val"
+    out, info = tuned_mix(ones, bad, ones, good)
+    assert info["weight"] == 0 and np.array_equal(out, ones)
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.3])
@@ -65,22 +65,26 @@ def test_the_cache_row_of_the_report_with_weight_grid_at_zero_is_static(monkeypa
     (or mixed the wrong losses in) fails the 0.3 case, not only a row that breaks weight 0."""
     import stages.ngram_cache as cache
     net = CIFGLSTM(V, 16, 1, V, seed=0, dtype=np.float64, char_inputs=True)
-    val, ctx = stream(3000, 6), stream(50, 7)
-    static = stream_nll(net, val, context=ctx, lanes=4, burn_in=50)
+    splits = []
+    for seed in (6, 9):
+        ids, ctx = stream(3000, seed), stream(50, seed + 1)
+        splits.append(SimpleNamespace(ids=ids, context=ctx,
+                                      static=stream_nll(net, ids, context=ctx, lanes=4, burn_in=50)))
+    val, test = splits
     cfg = dataclasses.replace(EvaluateConfig(), lanes=4, burn_in=50, cache=True)
     monkeypatch.setattr(cache, "WEIGHTS", (weight,))
-    monkeypatch.setattr(cache.two_fold_mix, "__defaults__", ((weight,),))
-    nll, info = adaptive_nll(net, stream(2000, 8), val, ctx, static, V, cfg)
-    assert [f["weight"] for f in info["lstm_cache"]["folds"]] == [weight, weight]
-    row, scored = nll["lstm_cache"], ~np.isnan(static)
+    monkeypatch.setattr(cache.tuned_mix, "__defaults__", ((weight,),))
+    nll, info = adaptive_nll(net, stream(2000, 8), val, test, V, cfg)
+    assert info["lstm_cache"]["weight"] == weight
+    row, scored = nll["lstm_cache"], ~np.isnan(test.static)
     assert np.array_equal(np.isnan(row), ~scored)       # the same characters scored
     if weight == 0:
-        assert np.array_equal(row, static, equal_nan=True)
+        assert np.array_equal(row, test.static, equal_nan=True)
         return
-    p_cache = cache_probs(val, cfg.cache_order, V)
-    mixed = -np.log((1 - weight) * np.exp(-static[scored]) + weight * p_cache[scored])
+    p_cache = cache_probs(test.ids, cfg.cache_order, V)
+    mixed = -np.log((1 - weight) * np.exp(-test.static[scored]) + weight * p_cache[scored])
     np.testing.assert_allclose(row[scored], mixed, rtol=1e-12)
-    assert np.abs(row[scored] - static[scored]).min() > 1e-6    # every character moved
+    assert np.abs(row[scored] - test.static[scored]).min() > 1e-6    # every character moved
 
 
 def reference_p(history, target, order, vocab_size, d=0.75):

@@ -1,8 +1,9 @@
 """`python -m pipeline score` and the report's adaptive rows, on one small pipeline run.
 
-The run has dynamic evaluation and the cache on; `score` of its validation split (after the
-end of the training split as context) must give the report's static row, and bad input must
-give one line on stderr, a non-zero exit and no traceback.
+The run has dynamic evaluation and the cache on; `score` of its test split (after the end of the
+validation split as context) must give the report's static row, `score --dynamic` with the
+settings the report chose its dynamic row, and bad input must give one line on stderr, a
+non-zero exit and no traceback.
 """
 import json
 import os
@@ -13,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model import load_model
+from model.evaluate import stream_nll
 from pipeline.tasks import Evaluate
+from stages.ngram_cache import cache_probs, mix_nll
 from stages.score import MAX_BLOCKS, BlockStats
 from stages.tokens import open_tokens
 from stages.vocab import Vocab
@@ -32,9 +36,9 @@ def run(tmp_path_factory):
     report = json.loads(next((root / "artifacts" / "Evaluate").glob("*/report.json")).read_text())
     shards = next((root / "artifacts" / "EncodeShards").glob("*/_COMPLETE")).parent
     vocab = Vocab.load(next((root / "artifacts" / "BuildVocab").glob("*/vocab.json")))
-    val, train = (np.asarray(open_tokens(shards, s)) for s in ("val", "train"))
-    (root / "val.txt").write_text(vocab.decode(val))
-    (root / "context.txt").write_text(vocab.decode(train[-50:]))   # evaluate.burn_in of SMOKE
+    val, test = (np.asarray(open_tokens(shards, s)) for s in ("val", "test"))
+    (root / "test.txt").write_text(vocab.decode(test))
+    (root / "context.txt").write_text(vocab.decode(val[-50:]))   # evaluate.burn_in of SMOKE
     return root, report
 
 
@@ -45,42 +49,81 @@ def score(root, *args, stdin=None):
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
-def test_report_has_the_adaptive_rows_with_intervals_protocols_and_times(run):
+def test_report_rows_are_scored_on_test_and_tuned_on_validation(run):
     root, report = run
     held = report["heldout"]
-    for name in ("lstm_dynamic", "lstm_cache", "lstm_dynamic_cache"):
-        row = held[name]
-        assert row["ci95"][0] <= row["nats_per_char"] <= row["ci95"][1]
-        assert row["chars"] == held["lstm"]["chars"] and report["adaptive_seconds"][name] >= 0
-        assert row["protocol"] and "seconds" not in row     # reruns reproduce rows bit for bit
-        diff = held["difference"][f"{name}_minus_lstm"]
-        assert diff["mean"] == pytest.approx(row["nats_per_char"] - held["lstm"]["nats_per_char"])
-    folds = held["lstm_dynamic"]["folds"]
-    assert [f["tuned_on_half"] for f in folds] == [2, 1]
+    for name, row in held.items():
+        if name != "difference":   # (the 256-character windows leave the tail unscored)
+            assert row["split"] == "test", name
+            assert row["chars"] == held["lstm"]["chars"] or name == "lstm_window256", name
+    dyn = held["lstm_dynamic"]
+    losses = {(r, d): loss for r, d, loss in dyn["grid"]}
+    assert dyn["tuned_on"] == "val" and len(losses) == 10 and (0.0, 0.01) in losses
+    assert min(losses, key=losses.get) == (dyn["rate"], dyn["decay"])   # the grid's best
+    assert report["validation"]["split"] == "val+test" and "published" in report["validation"]["label"]
+    assert report["validation"]["chars"] > held["lstm"]["chars"]
+    # The cache row, recomputed here: the static test losses mixed with the cache at the weight
+    # the report chose on validation.
+    shards = next((root / "artifacts" / "EncodeShards").glob("*/_COMPLETE")).parent
+    val, test = (np.asarray(open_tokens(shards, s), np.int64) for s in ("val", "test"))
+    net, _ = load_model(next((root / "artifacts" / "Train").glob("*/best.ckpt")))
+    static = stream_nll(net, test, context=val[-50:], lanes=8, burn_in=50)
+    vocab = Vocab.load(next((root / "artifacts" / "BuildVocab").glob("*/vocab.json")))
+    cache = held["lstm_cache"]
+    mixed = mix_nll(static, cache_probs(test, cache["order"], vocab.size), cache["weight"])
+    assert cache["nats_per_char"] == pytest.approx(np.nanmean(mixed), abs=1e-12)
+    assert 0 < cache["weight"] and cache["tuned_on"] == "val"
     md = next((root / "artifacts" / "Evaluate").glob("*/report.md")).read_text()
-    assert "LSTM + dynamic evaluation" in md and "LSTM + cache" in md and "lanes sharing" in md
+    assert "LSTM + dynamic evaluation" in md and "one stream in document order" in md
+    assert "(test split)" in md and "published" in md
 
 
-def test_score_of_the_validation_split_is_the_reports_static_figure(run):
+def test_score_of_the_test_split_is_the_reports_static_figure(run):
     root, report = run
-    code, out, err = score(root, "val.txt", "--context-file", "context.txt", "--format", "json")
+    code, out, err = score(root, "test.txt", "--context-file", "context.txt", "--format", "json")
     assert code == 0, err
     got, lstm = json.loads(out), report["heldout"]["lstm"]
     assert got["chars"] == lstm["chars"]
     assert got["nats_per_char"] == pytest.approx(lstm["nats_per_char"], abs=1e-12)
     assert got["ci95"] == pytest.approx(lstm["ci95"], abs=1e-12)
     code, text, err = score(root, "-", "--context-file", "context.txt",
-                            stdin=(root / "val.txt").read_bytes())
+                            stdin=(root / "test.txt").read_bytes())
     assert code == 0, err
     assert f"{lstm['nats_per_char']:.4f}" in text.splitlines()[1] and "bits/char" in text
 
 
-def test_dynamic_score_runs_and_reports_its_protocol(run):
-    root, _ = run
-    code, out, err = score(root, "val.txt", "--dynamic", "--format", "json")
+def test_dynamic_score_with_the_chosen_settings_is_the_reports_dynamic_row(run):
+    root, report = run
+    dyn = report["heldout"]["lstm_dynamic"]
+    cfg = write_config(root, {**ON, "evaluate.dynamic_rate": dyn["rate"],
+                              "evaluate.dynamic_decay": dyn["decay"]}, name="chosen.yaml")
+    code, out, err = score(root, "test.txt", "--context-file", "context.txt", "--dynamic",
+                           "--config", str(cfg), "--format", "json")
     assert code == 0, err
     got = json.loads(out)
-    assert got["protocol"].startswith("dynamic evaluation") and got["ci95"]
+    assert got["protocol"].startswith("dynamic evaluation, one stream") and got["chars"] == dyn["chars"]
+    assert got["nats_per_char"] == pytest.approx(dyn["nats_per_char"], abs=1e-9)
+    assert got["nats_per_char"] < report["heldout"]["lstm"]["nats_per_char"] - 0.01   # it learns
+
+
+def test_per_char_dynamic_scores_of_a_prefix_do_not_depend_on_what_follows(run):
+    root, _ = run
+    text = (root / "test.txt").read_text()[:3000]
+    n = 1234
+    (root / "a.txt").write_text(text)
+    (root / "b.txt").write_text(text[:n] + text[n:][::-1] + text[:500])   # other text after n
+    lines = {}
+    for name in ("a.txt", "b.txt"):
+        code, out, err = score(root, name, "--dynamic", "--per-char", "--format", "json")
+        assert code == 0, err
+        rows = out.splitlines()
+        lines[name] = rows[:-1]
+        assert json.loads(rows[-1])["chars_read"] == len(lines[name])   # then the summary
+    a, b = lines["a.txt"], lines["b.txt"]
+    assert a[:n] == b[:n] and a[n:] != b[n:len(a)]
+    first, later = json.loads(a[0]), json.loads(a[7])
+    assert first == {"position": 0, "char": text[0], "nats": None}
+    assert later["position"] == 7 and later["char"] == text[7] and later["nats"] > 0
 
 
 @pytest.mark.parametrize("content, args, words", [
