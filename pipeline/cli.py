@@ -17,10 +17,10 @@ from pathlib import Path
 from stages.errors import UserError
 
 from . import cli_generate, cli_score, cli_serve
-from .base import MARKER
 from .config import load_config
 from .cli_models import list_models
 from .store import indexed, open_store
+from .store_local import MARKER
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from stages.errors import UserError
 
-from .base import MARKER
 from .store import local_copy
+from .store_local import MARKER
 
 
 def read_meta(folder):

@@ -33,9 +33,10 @@ import luigi
 
 from stages.atomic import atomic_path, atomic_write_text
 from stages.errors import UserError
+from stages.s3_client import explain, make_client, transfer_config
+from stages.text import sha256_file
 
-from .s3_client import explain, make_client, transfer_config
-from .store import MARKER
+from .store_local import MARKER
 from .store_lock import S3Lock
 
 MANIFEST = "_FILES.json"
@@ -43,14 +44,6 @@ CACHE_ENV = "SHAKESPEARE_CIFG_CACHE"
 STAMPS = ".fetched.json"   # in a cached folder: size, mtime and sha256 of files verified
 _CHUNK = 1 << 20
 log = logging.getLogger("pipeline")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _local_files(folder: Path) -> dict[str, Path]:
@@ -186,7 +179,7 @@ class S3Store:
     def complete(self, folder: Path, text: str) -> None:
         """Every file, then the manifest, then the marker: the marker is the last object put."""
         self.flush(folder)
-        manifest = {n: {"size": p.stat().st_size, "sha256": _sha256(p)}
+        manifest = {n: {"size": p.stat().st_size, "sha256": sha256_file(p)}
                     for n, p in sorted(_local_files(folder).items())}
         self._put_text(self.key(folder, MANIFEST), json.dumps(manifest, indent=1) + "\n")
         self._fence(folder)

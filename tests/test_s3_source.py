@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import s3_client
+from stages import s3_client
 from stages.errors import UserError
 from stages.sources import corpus_identity, fetch_corpus
 from tests.s3_support import moto_server  # noqa: F401 (fixture)
