@@ -18,7 +18,8 @@ from model.dynamic import DynamicSettings, KrauseStep, gradient_rms
 from stages.dynamic_eval import STAT_SEGMENTS
 from stages.errors import UserError
 from stages.heldout_scope import fitting_text
-from stages.score import NothingToScore, Unknowns, decoded_pieces, score_ids
+from stages.score import NothingToScore, Unknowns, score_ids
+from stages.text import decode_utf8, file_chunks
 from stages.tokens import open_tokens
 from stages.vocab import Vocab
 
@@ -62,12 +63,17 @@ def _open(path):
         raise UserError(f"cannot read {path} ({e.strerror}); give a readable text file") from None
 
 
+def _decoded(fh, name):
+    """The text of `fh`, a piece at a time, decoded as Download decodes a corpus file."""
+    return decode_utf8(file_chunks(fh), name, fix="score a UTF-8 text file")
+
+
 def _context(args, vocab):
     if not args.context_file:
         return None
     fh, name = _open(args.context_file)
     with fh:
-        text = "".join(decoded_pieces(fh, name))
+        text = "".join(_decoded(fh, name))
     return Unknowns(vocab, args.unknown, name).encode(text)
 
 
@@ -112,7 +118,7 @@ def run(args, out=None, err=None):
     fh, name = _open(args.file)
     unknown = Unknowns(vocab, args.unknown, name)
     with fh:
-        pieces = (unknown.encode(text) for text in decoded_pieces(fh, name))
+        pieces = (unknown.encode(text) for text in _decoded(fh, name))
         try:
             res = score_ids(net, pieces, context, lanes, e.burn_in, e.max_chars, e.block_chars,
                             e.resamples, step)

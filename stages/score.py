@@ -12,7 +12,6 @@ does not grow with the text.
 With a `KrauseStep` the blocks are scored by dynamic evaluation (model/dynamic.py) with the
 weights carried from block to block.
 """
-import codecs
 import time
 
 import numpy as np
@@ -28,28 +27,6 @@ class NothingToScore(UserError):
 
 
 MAX_BLOCKS = 1 << 15   # bootstrap blocks kept; more are merged in pairs (the blocks get longer)
-READ_BYTES = 1 << 20
-
-
-def decoded_pieces(fh, name):
-    """UTF-8 text of a binary file object, a piece at a time; binary input is a UserError."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8")("strict"), 0
-    while True:
-        data = fh.read(READ_BYTES)
-        nul = data.find(b"\0")
-        if nul >= 0:
-            raise UserError(f"{name} looks binary (a NUL byte at byte {offset + nul:,}); score a "
-                            "UTF-8 text file")
-        try:
-            text = decoder.decode(data, final=not data)
-        except UnicodeDecodeError as e:
-            raise UserError(f"{name} is not UTF-8 text (invalid byte at byte {offset + e.start:,}); "
-                            "score a UTF-8 text file") from None
-        offset += len(data)
-        if text:
-            yield text
-        if not data:
-            return
 
 
 class Unknowns:

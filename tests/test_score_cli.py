@@ -83,10 +83,22 @@ def test_dynamic_score_runs_and_reports_its_protocol(run):
     assert got["protocol"].startswith("dynamic evaluation") and got["ci95"]
 
 
+def test_a_windows_file_with_crlf_and_a_bom_scores_exactly_as_the_lf_file(run):
+    root, _ = run
+    text = (root / "val.txt").read_text()
+    (root / "val-crlf.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    got = []
+    for name in ("val.txt", "val-crlf.txt"):
+        code, out, err = score(root, name, "--format", "json")
+        assert code == 0, err
+        got.append({k: v for k, v in json.loads(out).items() if k not in ("file", "seconds")})
+    assert got[0] == got[1]
+
+
 @pytest.mark.parametrize("content, args, words", [
     (None, ["missing.txt"], "does not exist"),
     (b"", ["empty.txt"], "is empty"),
-    (b"ROMEO:\x00\x01binary", ["bin.txt"], "looks binary"),
+    (b"ROMEO:\x00\x01binary", ["bin.txt"], "not UTF-8 text"),
     (b"ROMEO: \xff\xfe caf", ["latin.txt"], "not UTF-8"),
     ("ROMEO: café ☃\n".encode(), ["odd.txt"], "--unknown skip"),
     (None, [".", ], "is a folder"),
