@@ -10,8 +10,7 @@ from model.checkpoint import CheckpointError, check_header
 from stages.errors import UserError
 
 from .config import load_config
-from .runs import by_fingerprint, complete_runs, model_file, vocab_path_of
-from .store import runs_root
+from .runs import complete_runs, model_file, one_run, runs_root, vocab_path_of
 from .tasks import Train
 
 TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
@@ -50,14 +49,8 @@ def from_checkpoint(path):
 
 def from_fingerprint(root, prefix):
     """(checkpoint, vocab.json) of the one complete Train run whose fingerprint starts so."""
-    found = by_fingerprint(root, prefix)
-    if not found:
-        raise UserError(f"no trained model under {root}/Train has a fingerprint starting with "
-                        f"{prefix!r}; `python -m pipeline models` lists them")
-    if len(found) > 1:
-        raise UserError(f"{prefix!r} matches {len(found)} trained models; give more characters "
-                        "of the fingerprint (`python -m pipeline models` lists them)")
-    return model_file(found[0]), _vocab_of(found[0], f"run {found[0]}")
+    folder = one_run(root, prefix, "`python -m pipeline models` lists them")
+    return model_file(folder), _vocab_of(folder, f"run {folder}")
 
 
 def default_model(cfg_path, note=lambda msg: None):

@@ -25,6 +25,8 @@ from stages.vocab import Vocab
 
 from .config import load_config
 from .cli_models import add_model_arguments, choose
+from .runs import upstream
+from .store import local_copy
 
 
 def add_parser(sub, **kw):
@@ -80,10 +82,9 @@ def _context(args, vocab):
 def training_stream(ckpt, vocab):
     """The training split of the run `ckpt` belongs to (for --dynamic's gradient statistics)."""
     folder = Path(ckpt).parent
+    shards = upstream(folder, "EncodeShards")   # on S3: found and downloaded through the store
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        shards = folder.parent.parent / "EncodeShards" / meta["inputs"]["EncodeShards"][:16]
-        return open_tokens(shards, "train", expect_vocab_fingerprint=vocab.fingerprint)
+        return open_tokens(local_copy(shards), "train", expect_vocab_fingerprint=vocab.fingerprint)
     except (OSError, ValueError, KeyError, TypeError, UserError):
         raise UserError(f"--dynamic needs the training text of {folder} for its gradient "
                         "statistics and its EncodeShards folder is gone; rerun the pipeline for "

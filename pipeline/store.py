@@ -22,27 +22,29 @@ from stages.errors import UserError
 from .store_local import LocalStore
 
 
+def _remote(path):
+    """The opened S3 store whose local cache holds `path`, or None."""
+    return next((s for s in _OPENED if s.remote and Path(path).is_relative_to(s.cache)), None)
+
+
 def local_copy(folder, only=None) -> Path:
     """A complete stage folder's files (or those named in `only`) on the local disk,
     downloaded once when the folder is on S3."""
-    for store in _OPENED:
-        if store.remote and Path(folder).is_relative_to(store.cache):
-            return store.fetch(Path(folder), only)
-    return Path(folder)
+    store = _remote(folder)
+    return store.fetch(Path(folder), only) if store else Path(folder)
+
+
+def file_names(folder) -> set:
+    """Names of a stage folder's files, without downloading any (on S3: its manifest's too)."""
+    store, folder = _remote(folder), Path(folder)
+    local = {p.name for p in folder.glob("*") if p.is_file()}
+    return local | set(store.manifest(folder)) if store else local
 
 
 def indexed(stage_root) -> Path:
     """`<root>/<Stage>` with its complete runs' meta.json and markers mirrored when on S3."""
-    for store in _OPENED:
-        if store.remote and Path(stage_root).is_relative_to(store.cache):
-            return store.index(Path(stage_root).name)
-    return Path(stage_root)
-
-
-def runs_root(artifacts_dir: str, stage: str = "Train") -> Path:
-    """Local root under which `<stage>/*/meta.json` + `_COMPLETE` list that stage's complete runs."""
-    store = open_store(artifacts_dir)
-    return store.index(stage).parent
+    store = _remote(stage_root)
+    return store.index(Path(stage_root).name) if store else Path(stage_root)
 
 
 _OPENED = []

@@ -82,6 +82,7 @@ class S3Store:
         self._synced: dict[Path, dict[str, tuple]] = {}   # folder -> {name: (size, mtime_ns)} uploaded
         self._locks: dict[Path, S3Lock] = {}
         self._fetched: set[Path] = set()
+        self._manifests: dict[Path, dict] = {}   # complete folders' manifests, read once
         with explain("opening", self.root_uri, self.bucket):
             self.s3.head_bucket(Bucket=self.bucket)
 
@@ -189,6 +190,7 @@ class S3Store:
     def remove(self, folder: Path) -> None:
         """The marker first, so that a removal cut short never leaves a 'complete' torn folder."""
         self._delete(folder, [MARKER])
+        self._manifests.pop(folder, None)
         self._delete(folder, list(self._list(folder)))
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -199,9 +201,8 @@ class S3Store:
         `only`: just these files (meta.json of a run, say), not the whole folder."""
         if folder in self._fetched:
             return folder
-        try:
-            manifest = json.loads(self._get_text(self.key(folder, MANIFEST)))
-        except FileNotFoundError:
+        manifest = self.manifest(folder)
+        if not manifest:
             return folder    # not complete on the store: the caller's own checks speak
         stamps_path = folder / STAMPS
         try:
@@ -228,6 +229,15 @@ class S3Store:
         if only is None:
             self._fetched.add(folder)
         return folder
+
+    def manifest(self, folder: Path) -> dict:
+        """{name: {"size", "sha256"}} of a folder complete on the store; {} if it is not."""
+        if folder not in self._manifests:
+            try:
+                self._manifests[folder] = json.loads(self._get_text(self.key(folder, MANIFEST)))
+            except FileNotFoundError:
+                return {}
+        return self._manifests[folder]
 
     # -- requests -------------------------------------------------------------------------------
     def _list(self, folder: Path) -> dict[str, int]:
