@@ -33,7 +33,7 @@ import luigi
 
 from stages.atomic import atomic_path, atomic_write_text
 from stages.errors import UserError
-from stages.s3_client import explain, make_client, transfer_config
+from stages.s3_client import error_code, explain, make_client, transfer_config
 from stages.text import sha256_file
 
 from .store_local import MARKER
@@ -130,7 +130,7 @@ class S3Store:
                 self.s3.head_object(Bucket=self.bucket, Key=self.key(folder, MARKER))
                 return True
             except Exception as err:
-                if getattr(err, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                if error_code(err) in ("404", "NoSuchKey"):
                     return False
                 raise
 

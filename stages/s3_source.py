@@ -30,10 +30,10 @@ class S3Source:
     def name(self, source: dict) -> str:
         return source.get("uri", "s3")
 
-    def _objects(self, source: dict) -> list[dict]:
+    def _objects(self, source: dict, client=None) -> list[dict]:
         from stages.s3_client import explain, make_client   # boto3: the [s3] extra
         bucket, prefix = _split(source.get("uri"))
-        client, found = make_client(), []
+        client, found = client or make_client(), []
         with explain("listing", source["uri"], bucket):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 found += [o for o in page.get("Contents", []) if o["Key"].endswith(".txt")]
@@ -47,8 +47,10 @@ class S3Source:
     def fetch(self, source: dict, out, *, timeout: float, retries: int) -> None:
         from stages.s3_client import explain, make_client
         bucket, _ = _split(source.get("uri"))
-        client, tally = make_client(), TallyWriter(out, hashed=False)
-        for obj in self._objects(source):
+        # corpus.timeout_s bounds each read, corpus.retries the extra attempts of each request
+        client = make_client(read_timeout=timeout, retries=retries)
+        tally = TallyWriter(out, hashed=False)
+        for obj in self._objects(source, client):
             tally.end_line()
             label = f"s3://{bucket}/{obj['Key']}"
             with explain("downloading", label, bucket):
