@@ -6,11 +6,8 @@ Strategies (looked up by name, so the pipeline can offer and compare them):
     redraw_once  the earlier solution's rule: draw; if the draw is not the argmax, draw once more
                  and keep the second draw (it biases sampling towards the mode)
 
-The seam every generator uses (`stream` here, model/beam.py, the server's batched scheduler), so
-that they give the same text for the same seed by construction: `primed` (the state after the
-prime), `effective_temperature` (greedy draws at T = 1) and `draw_rows` (how a rule consumes its
-generator: the built-in rules take `rng.random(len(p))` only, so the rows of several requests
-can be drawn in one call, each from its own generator).
+`primed`, `effective_temperature` and `draw_rows` are the seam `stream`, model/beam.py and the
+server's batched scheduler share, so they draw the same text for the same seed by construction.
 """
 import numpy as np
 
@@ -61,23 +58,14 @@ def draw(p, rng):
     return np.minimum(idx, last_nonzero)
 
 
-def _row_uniforms(rule):
-    """Mark a rule that uses its generator only as `rng.random(len(p))` calls."""
-    rule.row_uniforms = True
-    return rule
-
-
-@_row_uniforms
 def _choose_sample(p, rng):
     return draw(p, rng)
 
 
-@_row_uniforms
 def _choose_greedy(p, rng):
     return np.argmax(p, axis=-1)
 
 
-@_row_uniforms
 def _choose_redraw_once(p, rng):
     first = draw(p, rng)
     second = draw(p, rng)
@@ -85,6 +73,8 @@ def _choose_redraw_once(p, rng):
 
 
 STRATEGIES = {"sample": _choose_sample, "greedy": _choose_greedy, "redraw_once": _choose_redraw_once}
+for _rule in STRATEGIES.values():   # they use their generator only as rng.random(len(p)) calls
+    _rule.row_uniforms = True
 
 
 def effective_temperature(strategy, temperature):

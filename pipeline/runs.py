@@ -1,12 +1,9 @@
-"""Finished stage folders through the store: the one walker over `<artifacts_dir>/<Stage>/*`.
+"""The one walker over finished stage folders (`<artifacts_dir>/<Stage>/*`), through the store:
+on S3, listing reads metadata only and a file is downloaded when it is used.
 
-A Train run counts when its folder has the completion marker, a readable meta.json and a model
-file (best.ckpt, else last.ckpt). `status`, `generate`, `score`, `serve`, `models`, warm starts
-(`train.init_from`) and continuing a finished run (raising `train.steps`) all find runs here.
-Everything goes through the store (pipeline/store.py): on an s3:// artifacts_dir, listing reads
-metadata only (meta.json, the markers, the file lists), and a file is downloaded when it is
-used. A run's vocabulary is found through the meta.json chain Train -> EncodeShards ->
-BuildVocab/vocab.json, else in a vocab.json next to its checkpoint.
+A Train run counts when it is complete with a readable meta.json and a model file (best.ckpt,
+else last.ckpt). Its vocabulary: the meta.json chain Train -> EncodeShards -> BuildVocab, else a
+vocab.json next to its checkpoint.
 """
 import json
 from pathlib import Path
@@ -20,8 +17,7 @@ MODEL_FILES = ("best.ckpt", "last.ckpt")
 
 
 def read_meta(folder):
-    """A complete stage folder's meta.json as a dict (fetched alone when on S3), or None if it is
-    missing or unreadable."""
+    """A complete stage folder's meta.json (fetched alone when on S3), or None if unreadable."""
     path = Path(folder) / "meta.json"
     try:
         if not path.is_file():

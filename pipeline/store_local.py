@@ -1,7 +1,4 @@
-"""Stage folders in a local (or mounted) folder: the store behind a plain `artifacts_dir`.
-
-`MARKER` (`_COMPLETE`) is what "complete" means on every store: written last, atomically.
-"""
+"""Stage folders in a local (or mounted) folder; `MARKER` marks a complete folder on any store."""
 from __future__ import annotations
 
 import shutil

@@ -22,8 +22,7 @@ def strategies():
 
 
 def encode_prime(vocab, prime, unknown, name="sample.prime", skip="set vocab.unknown: skip"):
-    """Ids of the prime (`name` in messages); UserError when a character is unknown and
-    `unknown` is "error" (naming `skip`, the way to drop them), or when none is known."""
+    """Ids of the prime; UserError naming `name` (and `skip`) when unknown or none is known."""
     try:
         ids = vocab.encode(prime, unknown=unknown)
     except UserError as e:
