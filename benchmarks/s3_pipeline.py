@@ -2,9 +2,10 @@
 
     python benchmarks/s3_pipeline.py [--config pipeline.yaml] [--dir /tmp/s3-pipeline]
 
-Starts a one-node radosgw on loopback (tests/rgw_up.sh; needs the Debian packages radosgw,
-ceph-mon, ceph-osd), writes two copies of the config that differ only in `artifacts_dir` (a
-fresh local folder; a fresh bucket), and for each runs `luigi --module pipeline Evaluate
+Runs against the S3 server the AWS_* variables name (the README's figures: a one-node radosgw
+on loopback, started with `bash tests/rgw_up.sh DIR PORT MON_PORT KEY SECRET`). Writes two
+copies of the config that differ only in `artifacts_dir` (a fresh local folder; a fresh
+bucket it creates), and for each runs `luigi --module pipeline Evaluate
 --local-scheduler` twice: the first run builds every stage, the rerun must run nothing. The
 S3 rerun uses an empty local cache, as another machine would. Prints one JSON line per run
 (`artifacts`, `run`, `wall_seconds` of the whole command, `ran`: the stages it ran) and one
@@ -16,14 +17,15 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tests.faults_support import stages_done  # noqa: E402
-from tests.s3_support import start_rgw  # noqa: E402
+from pipeline.base import stages_done  # noqa: E402
+from stages.s3_client import make_client  # noqa: E402
 
 
 def copy_config(src, dst, artifacts):
@@ -49,8 +51,7 @@ def luigi(config, env, log):
     return wall, stages_done(Path(log).read_text())
 
 
-def s3_report(server, bucket):
-    client = server.client()
+def s3_report(client, bucket):
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="runs/Evaluate/")["Contents"]]
     key = next(k for k in keys if k.endswith("/report.json"))
     return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -62,27 +63,23 @@ def main():
     ap.add_argument("--dir", type=Path, default=Path("/tmp/s3-pipeline"))
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    server = start_rgw(args.dir / "rgw")
-    try:
-        bucket = server.bucket()
-        base = {**os.environ, "PYTHONPATH": str(REPO)}
-        runs = {"local": (copy_config(args.config, args.dir / "local.yaml", str(args.dir / "artifacts")),
-                          [base, base]),
-                "s3": (copy_config(args.config, args.dir / "s3.yaml", f"s3://{bucket}/runs"),
-                       [{**base, **server.env, "SHAKESPEARE_CIFG_CACHE": str(args.dir / f"cache-{m}")}
-                        for m in ("a", "b")])}
-        for name, (config, envs) in runs.items():
-            for i, env in enumerate(envs):
-                wall, ran = luigi(config, env, args.dir / f"{name}-{i}.log")
-                print(json.dumps({"artifacts": name, "config": args.config, "run": ["first", "rerun"][i],
-                                  "wall_seconds": round(wall, 2), "ran": ran}), flush=True)
-        local = json.loads(next((args.dir / "artifacts" / "Evaluate").glob("*/report.json")).read_text())
-        remote = s3_report(server, bucket)
-        print(json.dumps({"same_figures": local["heldout"] == remote["heldout"],
-                          "heldout": {k: v for k, v in remote["heldout"].items()
-                                      if isinstance(v, dict) and "nats_per_char" in v}}), flush=True)
-    finally:
-        server.stop()
+    client, bucket = make_client(), f"s3-pipeline-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    base = {**os.environ, "PYTHONPATH": str(REPO)}
+    runs = {"local": (copy_config(args.config, args.dir / "local.yaml", str(args.dir / "artifacts")),
+                      [base, base]),
+            "s3": (copy_config(args.config, args.dir / "s3.yaml", f"s3://{bucket}/runs"),
+                   [{**base, "SHAKESPEARE_CIFG_CACHE": str(args.dir / f"cache-{m}")} for m in "ab"])}
+    for name, (config, envs) in runs.items():
+        for i, env in enumerate(envs):
+            wall, ran = luigi(config, env, args.dir / f"{name}-{i}.log")
+            print(json.dumps({"artifacts": name, "config": args.config, "run": ["first", "rerun"][i],
+                              "wall_seconds": round(wall, 2), "ran": ran}), flush=True)
+    local = json.loads(next((args.dir / "artifacts" / "Evaluate").glob("*/report.json")).read_text())
+    remote = s3_report(client, bucket)
+    print(json.dumps({"same_figures": local["heldout"] == remote["heldout"],
+                      "heldout": {k: v for k, v in remote["heldout"].items()
+                                  if isinstance(v, dict) and "nats_per_char" in v}}), flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ hypothesis that can still be returned (live beams, the greedy row, finished ones
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .sampling import primed
 from .stepper import Stepper
 
 
@@ -112,17 +113,12 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
     """
     check_beam_args(length, width, num, length_penalty, no_repeat_ngram)
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-    if prime.size == 0:
-        raise ValueError("prime_ids must hold at least one character to condition on")
     stop, n, g = np.asarray(stop_ids, np.int64).reshape(-1), int(no_repeat_ngram), width
     R = width + 1                                                   # row `g` is the greedy path
-    state = net.zero_state(R)
-    if prime.size > 1:
-        _, state, _ = net.forward(np.repeat(prime[:-1, None], R, axis=1), state)
+    state, cur = primed(net, prime, R)
     k = min(prime.size, n - 1) if n else 0
     tail = np.broadcast_to(prime[prime.size - k:], (R, k))   # context of the first n-grams
     stepper = Stepper(net, R, state)          # the forward's arithmetic, buffers reused
-    cur = np.full(R, prime[-1], np.int64)
     hist = np.zeros((R, length), np.int64)
     score = np.full(R, -np.inf)
     score[0] = score[g] = 0.0

@@ -5,6 +5,9 @@ Strategies (looked up by name, so the pipeline can offer and compare them):
     greedy       argmax, deterministic
     redraw_once  the earlier solution's rule: draw; if the draw is not the argmax, draw once more
                  and keep the second draw (it biases sampling towards the mode)
+
+`primed`, `effective_temperature` and `draw_rows` are the seam `stream`, model/beam.py and the
+server's batched scheduler share, so they draw the same text for the same seed by construction.
 """
 import numpy as np
 
@@ -70,6 +73,48 @@ def _choose_redraw_once(p, rng):
 
 
 STRATEGIES = {"sample": _choose_sample, "greedy": _choose_greedy, "redraw_once": _choose_redraw_once}
+for _rule in STRATEGIES.values():   # they use their generator only as rng.random(len(p)) calls
+    _rule.row_uniforms = True
+
+
+def effective_temperature(strategy, temperature):
+    """The temperature `strategy` draws at: greedy is the argmax of the model's own posteriors."""
+    return 1.0 if strategy == "greedy" else temperature
+
+
+def primed(net, prime_ids, rows):
+    """(state, ids): the state of `rows` streams after all but the prime's last id, and the
+    (rows,) ids to feed next. The prime is run whole, in one forward pass."""
+    prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
+    if prime.size == 0:
+        raise ValueError("prime_ids must hold at least one character to condition on")
+    if prime.min() < 0 or prime.max() >= net.D:
+        raise ValueError(f"prime ids must be in [0, {net.D}), got [{prime.min()}, {prime.max()}]")
+    state = net.zero_state(rows)
+    if prime.size > 1:
+        _, state, _ = net.forward(np.repeat(prime[:-1, None], rows, axis=1), state)
+    return state, np.full(rows, prime[-1], dtype=np.int64)
+
+
+class _Concatenated:
+    """Several generators seen as one by a row-uniforms rule: `random(n)` takes each one's rows."""
+
+    def __init__(self, rngs, counts):
+        self.rngs, self.counts = rngs, counts
+
+    def random(self, n):
+        assert n == sum(self.counts)
+        return np.concatenate([rng.random(k) for rng, k in zip(self.rngs, self.counts)])
+
+
+def draw_rows(strategy, p, rngs, counts):
+    """The next id of every row of p by `strategy`, the rows in blocks of `counts[i]` rows drawn
+    with `rngs[i]`: each block gets exactly the ids it would get drawn alone."""
+    rule = STRATEGIES[strategy]
+    if len(rngs) == 1 or getattr(rule, "row_uniforms", False):
+        return rule(p, rngs[0] if len(rngs) == 1 else _Concatenated(rngs, counts))
+    blocks = np.split(p, np.cumsum(counts)[:-1])   # a plug-in may use its generator any way
+    return np.concatenate([rule(block, rng) for block, rng in zip(blocks, rngs)])
 
 
 def generate(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
@@ -94,20 +139,10 @@ def stream(net, prime_ids, length, num=1, temperature=1.0, top_k=0, top_p=1.0,
     text as it appears and still get the seeded output.
     """
     check_sampling_args(length, num, temperature, top_k, top_p, strategy)
-    prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-    if prime.size == 0:
-        raise ValueError("prime_ids must hold at least one character to condition on")
-    if prime.min() < 0 or prime.max() >= net.D:
-        raise ValueError(f"prime ids must be in [0, {net.D}), got [{prime.min()}, {prime.max()}]")
+    state, cur = primed(net, prime_ids, num)
     rng = np.random.default_rng(seed)
-    choose = STRATEGIES[strategy]
-    state = net.zero_state(num)
-    if prime.size > 1:
-        _, state, _ = net.forward(np.repeat(prime[:-1, None], num, axis=1), state)
     stepper = Stepper(net, num, state)     # bitwise the forward's arithmetic, buffers reused
-    cur = np.full(num, prime[-1], dtype=np.int64)
     for _ in range(length):
-        logits = stepper.step(cur)
-        p = filtered_probs(logits, 1.0 if strategy == "greedy" else temperature, top_k, top_p)
-        cur[:] = choose(p, rng)
+        p = filtered_probs(stepper.step(cur), effective_temperature(strategy, temperature), top_k, top_p)
+        cur[:] = draw_rows(strategy, p, [rng], [num])
         yield cur.copy()

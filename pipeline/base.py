@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import asdict
 
@@ -26,8 +27,7 @@ from stages.atomic import atomic_write_json
 from stages.errors import UserError
 
 from .config import load_config
-from .store import MARKER, open_store
-from .store_lock import flock_folder as folder_lock  # noqa: F401 (its old home)
+from .store import open_store
 log = logging.getLogger("pipeline")
 
 
@@ -156,6 +156,11 @@ def produces(resumable=False):
             log.info("%s done: %s", self.__class__.__name__, store.uri(folder))
         return run
     return wrap
+
+
+def stages_done(output):
+    """The stages a Luigi run's output says it ran (the "<Stage> done: <folder>" lines), in order."""
+    return re.findall(r"^\S+ (\w+) done: ", output, flags=re.M)
 
 
 def _out_of_memory(stage):

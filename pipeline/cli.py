@@ -8,41 +8,27 @@
     python -m pipeline serve [--port 8000]       (needs pip install -e '.[serve]')
 """
 import argparse
-import json
 import os
-import shutil
 import sys
-from pathlib import Path
 
 from stages.errors import UserError
 
 from . import cli_generate, cli_score, cli_serve
-from .base import MARKER
 from .config import load_config
 from .cli_models import list_models
-from .store import indexed, open_store
+from .runs import complete
+from .store import open_store
 from .tasks import BuildVocab, Download, EncodeShards, Evaluate, Sample, Train
 
 STAGES = (Download, BuildVocab, EncodeShards, Train, Sample, Evaluate)
 
 
-def _previous(task):
-    """meta.json of the newest complete folder of this stage, or None."""
-    metas = []
-    for meta_path in indexed(task.folder().parent).glob("*/meta.json"):   # on S3: mirrored first
-        if (meta_path.parent / MARKER).exists():
-            try:
-                metas.append(json.loads(meta_path.read_text()))
-            except ValueError:
-                continue
-    return max(metas, key=lambda m: m.get("finished", 0), default=None)
-
-
 def why(task):
     """Why this stage will run: the config keys and inputs that differ from its last run."""
-    prev = _previous(task)
-    if prev is None:
+    done = complete(task.folder().parent.parent, task.__class__.__name__)
+    if not done:
         return "never run"
+    prev = done[-1][1]
     reasons = [f"{k}: {prev['config'].get(k)!r} -> {v!r}" for k, v in task.slice().items()
                if prev["config"].get(k) != v]
     inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}

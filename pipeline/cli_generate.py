@@ -14,6 +14,7 @@ from pathlib import Path
 from model.checkpoint import load_model
 from stages.errors import UserError
 from stages.generate import GenerateSettings, generate_stream, nats_of
+from stages.sample import encode_prime
 from stages.vocab import Vocab
 
 from .cli_models import add_model_arguments, choose
@@ -76,17 +77,6 @@ def read_prime(args, stdin=None):
                         "UTF-8 text file") from None
 
 
-def encode_prime(vocab, prime, unknown):
-    try:
-        ids = vocab.encode(prime, unknown=unknown)
-    except UserError as e:
-        raise UserError(f"prime: {e} (or pass --unknown skip)") from None
-    if len(ids) == 0:
-        raise UserError("the prime has no character of the vocabulary; give text from the "
-                        "corpus (e.g. a speaker name)")
-    return ids
-
-
 def write_texts(pieces, prime, out):
     """Text format: write each piece at once, so the text appears as it is produced."""
     current = None
@@ -124,7 +114,7 @@ def run(args, out=None, stdin=None, err=None):
                               note=lambda msg: print(msg, file=err))
     net, _ = load_model(ckpt)
     vocab = Vocab.load(vocab_path)
-    prime_ids = encode_prime(vocab, prime, args.unknown)
+    prime_ids = encode_prime(vocab, prime, args.unknown, "the prime", "pass --unknown skip")
     s = settings(args)
     if s.stop:
         try:

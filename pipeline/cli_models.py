@@ -10,8 +10,7 @@ from model.checkpoint import CheckpointError, check_header
 from stages.errors import UserError
 
 from .config import load_config
-from .runs import by_fingerprint, complete_runs, model_file, vocab_path_of
-from .store import runs_root
+from .runs import complete_runs, model_file, one_run, runs_root, vocab_path_of
 from .tasks import Train
 
 TRAIN_HINT = "run `luigi --module pipeline Train --local-scheduler` first"
@@ -25,15 +24,6 @@ def add_model_arguments(parser):
                    "of) its fingerprint, as `python -m pipeline models` lists them")
 
 
-def _vocab_of(folder, what):
-    try:
-        return vocab_path_of(folder)
-    except UserError:
-        raise UserError(f"cannot find the vocabulary of {what} (no vocab.json next to it and "
-                        "its BuildVocab folder is gone); put its vocab.json next to the "
-                        "checkpoint") from None
-
-
 def from_checkpoint(path):
     """(checkpoint, vocab.json) for a best.ckpt / last.ckpt given by path."""
     path = Path(path)
@@ -45,33 +35,27 @@ def from_checkpoint(path):
     except CheckpointError as e:
         raise UserError(f"{e}; give the path of a best.ckpt or last.ckpt (see "
                         "`python -m pipeline models`)") from None
-    return path, _vocab_of(path.parent, f"checkpoint {path}")
+    return path, vocab_path_of(path.parent)
 
 
 def from_fingerprint(root, prefix):
     """(checkpoint, vocab.json) of the one complete Train run whose fingerprint starts so."""
-    found = by_fingerprint(root, prefix)
-    if not found:
-        raise UserError(f"no trained model under {root}/Train has a fingerprint starting with "
-                        f"{prefix!r}; `python -m pipeline models` lists them")
-    if len(found) > 1:
-        raise UserError(f"{prefix!r} matches {len(found)} trained models; give more characters "
-                        "of the fingerprint (`python -m pipeline models` lists them)")
-    return model_file(found[0]), _vocab_of(found[0], f"run {found[0]}")
+    folder = one_run(root, prefix, "`python -m pipeline models` lists them")
+    return model_file(folder), vocab_path_of(folder)
 
 
 def default_model(cfg_path, note=lambda msg: None):
     """The config's own trained model; if it has none, the newest trained model."""
     train = Train(config=cfg_path)
     if train.complete():
-        return model_file(train.folder()), _vocab_of(train.folder(), f"run {train.folder()}")
+        return model_file(train.folder()), vocab_path_of(train.folder())
     root = runs_root(load_config(cfg_path).artifacts_dir)
     runs = complete_runs(root)
     if not runs:
         raise UserError(f"no trained model under {root}/Train; {TRAIN_HINT}")
     folder = runs[-1][0]
     note(f"{cfg_path} has no trained model yet: using the newest, {folder.name}")
-    return model_file(folder), _vocab_of(folder, f"run {folder}")
+    return model_file(folder), vocab_path_of(folder)
 
 
 def choose(cfg_path, checkpoint=None, train=None, note=lambda msg: None):

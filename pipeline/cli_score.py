@@ -19,12 +19,15 @@ from model.dynamic import DynamicSettings, DynamicStream
 from stages.dynamic_eval import STAT_SEGMENTS, statistics
 from stages.errors import UserError
 from stages.heldout_scope import fitting_text
-from stages.score import DynamicBlocks, NothingToScore, StaticBlocks, Unknowns, decoded_pieces, score_stream
+from stages.score import DynamicBlocks, NothingToScore, StaticBlocks, Unknowns, score_stream
+from stages.text import decode_utf8, file_chunks
 from stages.tokens import open_tokens
 from stages.vocab import Vocab
 
 from .config import load_config
 from .cli_models import add_model_arguments, choose
+from .runs import upstream
+from .store import local_copy
 
 
 def add_parser(sub, **kw):
@@ -65,22 +68,26 @@ def _open(path):
         raise UserError(f"cannot read {path} ({e.strerror}); give a readable text file") from None
 
 
+def _decoded(fh, name):
+    """The text of `fh`, a piece at a time, decoded as Download decodes a corpus file."""
+    return decode_utf8(file_chunks(fh), name, fix="score a UTF-8 text file")
+
+
 def _context(args, vocab):
     if not args.context_file:
         return None
     fh, name = _open(args.context_file)
     with fh:
-        text = "".join(decoded_pieces(fh, name))
+        text = "".join(_decoded(fh, name))
     return Unknowns(vocab, args.unknown, name).encode(text)
 
 
 def training_stream(ckpt, vocab):
     """The training split of the run `ckpt` belongs to (for --dynamic's gradient statistics)."""
     folder = Path(ckpt).parent
+    shards = upstream(folder, "EncodeShards")   # on S3: found and downloaded through the store
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        shards = folder.parent.parent / "EncodeShards" / meta["inputs"]["EncodeShards"][:16]
-        return open_tokens(shards, "train", expect_vocab_fingerprint=vocab.fingerprint)
+        return open_tokens(local_copy(shards), "train", expect_vocab_fingerprint=vocab.fingerprint)
     except (OSError, ValueError, KeyError, TypeError, UserError):
         raise UserError(f"--dynamic needs the training text of {folder} for its gradient "
                         "statistics and its EncodeShards folder is gone; rerun the pipeline for "
@@ -127,7 +134,7 @@ def run(args, out=None, err=None):
     unknown = Unknowns(vocab, args.unknown, name)
     per_char = _per_char_writer(vocab, out) if args.per_char else None
     with fh:
-        pieces = (unknown.encode(text) for text in decoded_pieces(fh, name))
+        pieces = (unknown.encode(text) for text in _decoded(fh, name))
         try:
             res = score_stream(scorer, pieces, e.block_chars, e.resamples, per_char)
         except NothingToScore:

@@ -4,9 +4,7 @@ The model is picked exactly as `generate` picks it (pipeline/cli_models.py). The
 (Starlette, uvicorn) is the optional extra `serve`; without it this command is one line saying
 how to install it.
 """
-import hashlib
 import ipaddress
-import json
 import os
 import socket
 import sys
@@ -14,9 +12,11 @@ from pathlib import Path
 
 from model import load_model
 from stages.errors import UserError
+from stages.text import sha256_file
 from stages.vocab import Vocab
 
 from .cli_models import add_model_arguments, choose
+from .runs import read_meta
 
 TOKEN_ENV = "SHAKESPEARE_SERVE_TOKEN"
 INSTALL = "pip install -e '.[serve]'"
@@ -46,15 +46,9 @@ def add_parser(sub, **kw):
 
 def identity(ckpt, meta, net, vocab):
     """What /api/model reports: which model this is and how good it was."""
-    run = {}
-    meta_path = Path(ckpt).parent / "meta.json"
-    if meta_path.is_file():
-        try:
-            run = json.loads(meta_path.read_text())
-        except ValueError:
-            run = {}
+    run = read_meta(Path(ckpt).parent) or {}
     result = run.get("result", {})
-    fingerprint = run.get("fingerprint") or hashlib.sha256(Path(ckpt).read_bytes()).hexdigest()
+    fingerprint = run.get("fingerprint") or sha256_file(ckpt)
     return {"fingerprint": fingerprint[:16], "checkpoint": Path(ckpt).name,
             "steps": meta.get("step", result.get("steps")),
             "validation_nats_per_char": result.get("best_val_nats_per_char"),

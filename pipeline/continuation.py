@@ -9,7 +9,7 @@ is a warm restart (the rate climbs back to where the longer schedule stands at t
 from stages.train import checkpoints
 
 from .runs import complete_runs
-from .store import indexed, local_copy
+from .store import local_copy
 
 EXTENDABLE = ("train.steps", "train.time_budget_s")
 
@@ -25,14 +25,16 @@ def previous_run_checkpoint(task):
     inputs = {t.__class__.__name__: t.fingerprint() for t in task.upstream()}
     budget = target["train.time_budget_s"]
     best = None
-    for folder, meta in complete_runs(indexed(here.parent).parent):   # on S3: the runs mirrored first
+    for folder, meta in complete_runs(here.parent.parent):
         if folder == here or meta.get("inputs") != inputs or \
                 _comparable(meta.get("config", {})) != _comparable(target):
             continue
         result = meta.get("result", {})
         steps, seconds = result.get("steps", 0), result.get("train_seconds", 0.0)
         short = steps < target["train.steps"] and (not budget or seconds < budget)
-        newest = checkpoints(local_copy(folder))[:1]
-        if short and newest and (best is None or steps > best[0]):
+        if not short or (best is not None and steps <= best[0]):
+            continue
+        newest = checkpoints(local_copy(folder))[:1]   # on S3: downloaded only now
+        if newest:
             best = (steps, newest[0])
     return best[1] if best else None

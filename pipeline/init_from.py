@@ -22,8 +22,7 @@ from stages.errors import UserError
 from stages.vocab import Vocab
 from stages.warm_start import warm_start
 
-from .runs import by_fingerprint, complete_runs, model_file, read_meta, vocab_path_of
-from .store import runs_root
+from .runs import complete_runs, model_file, one_run, read_meta, runs_root, vocab_path_of
 
 log = logging.getLogger("pipeline")
 
@@ -48,18 +47,6 @@ def _previous(task, root):
             continue
         return folder
     return None
-
-
-def _one_run(root, prefix):
-    found = by_fingerprint(root, prefix)
-    if not found:
-        raise UserError(f"train.init_from: no complete Train run under {root}/Train has a "
-                        f"fingerprint starting with {prefix!r}; use `previous`, a fingerprint "
-                        "listed there, or a checkpoint path")
-    if len(found) > 1:
-        raise UserError(f"train.init_from: {prefix!r} matches {len(found)} Train runs; "
-                        "give more characters of the fingerprint")
-    return found[0]
 
 
 def _vocab(folder):
@@ -89,7 +76,11 @@ def resolve(task):
                             "of a best.ckpt or last.ckpt, a Train fingerprint or `previous`")
         folder = path.parent
     elif re.fullmatch(r"[0-9a-fA-F]+", value):
-        folder = _one_run(root, value.lower())
+        try:
+            folder = one_run(root, value, "use `previous`, a fingerprint listed there, or a "
+                             "checkpoint path")
+        except UserError as e:
+            raise UserError(f"train.init_from: {e}") from None
         path = model_file(folder)
     else:
         raise UserError(f"train.init_from: {value!r} is not `previous`, a Train fingerprint or an "

@@ -52,7 +52,9 @@ def command(cfg, folder):
         cmd += ["-hosts", ",".join(t.hosts)]
     for name, value in ONE_THREAD.items():
         cmd += ["-genv", name, value]
-    entry = "import sys; from pipeline.ranks import main; main(*sys.argv[1:])"   # not -m: the package imports this module
+    # not -m: the package imports this module; Train is handed in (ranks.py never imports tasks.py)
+    entry = ("import sys; from pipeline.ranks import main; from pipeline.tasks import Train; "
+             "main(Train, *sys.argv[1:])")
     return cmd + [sys.executable, "-c", entry, str(Path(cfg.path).resolve()), str(folder)]
 
 
@@ -170,7 +172,7 @@ def _flush_by_worker(say):
     return flush
 
 
-def main(config, folder):
+def main(Train, config, folder):
     """One rank: train its block of lanes; rank 0 reports and writes RESULT."""
     from mpi4py import MPI
 
@@ -180,7 +182,6 @@ def main(config, folder):
     from stages.train import Interrupted
 
     from . import errors
-    from .tasks import Train
     comm = MPI.COMM_WORLD
     ranks = Ranks(comm)
     say = (lambda kind, text: _line(f"{kind} {text}")) if ranks.root else (lambda k, t: None)

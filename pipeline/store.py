@@ -4,7 +4,7 @@
 stage reads and writes plain local files in `folder()`; the store decides what that folder is
 and what "complete" means:
 
-* LocalStore: the folder is `<artifacts_dir>/<Stage>/<fingerprint>/` itself; flock per folder;
+* LocalStore (pipeline/store_local.py): the folder is `<artifacts_dir>/<Stage>/<fingerprint>/` itself; flock per folder;
   `_COMPLETE` written last, atomically. Exactly the behaviour from before the store existed.
 * S3Store (pipeline/store_s3.py): the folder is a working copy in a local cache; inputs are
   downloaded into it (verified against the manifest), outputs uploaded from it, `_COMPLETE`
@@ -15,40 +15,36 @@ Stages never see the difference: they get local paths.
 from __future__ import annotations
 
 import functools
-import shutil
 from pathlib import Path
 
-import luigi
-
-from stages.atomic import atomic_write_text
 from stages.errors import UserError
 
-from .store_lock import flock_folder
+from .store_local import LocalStore
 
-MARKER = "_COMPLETE"
+
+def _remote(path):
+    """The opened S3 store whose local cache holds `path`, or None."""
+    return next((s for s in _OPENED if s.remote and Path(path).is_relative_to(s.cache)), None)
 
 
 def local_copy(folder, only=None) -> Path:
     """A complete stage folder's files (or those named in `only`) on the local disk,
     downloaded once when the folder is on S3."""
-    for store in _OPENED:
-        if store.remote and Path(folder).is_relative_to(store.cache):
-            return store.fetch(Path(folder), only)
-    return Path(folder)
+    store = _remote(folder)
+    return store.fetch(Path(folder), only) if store else Path(folder)
+
+
+def file_names(folder) -> set:
+    """Names of a stage folder's files, without downloading any (on S3: its manifest's too)."""
+    store, folder = _remote(folder), Path(folder)
+    local = {p.name for p in folder.glob("*") if p.is_file()}
+    return local | set(store.manifest(folder)) if store else local
 
 
 def indexed(stage_root) -> Path:
     """`<root>/<Stage>` with its complete runs' meta.json and markers mirrored when on S3."""
-    for store in _OPENED:
-        if store.remote and Path(stage_root).is_relative_to(store.cache):
-            return store.index(Path(stage_root).name)
-    return Path(stage_root)
-
-
-def runs_root(artifacts_dir: str, stage: str = "Train") -> Path:
-    """Local root under which `<stage>/*/meta.json` + `_COMPLETE` list that stage's complete runs."""
-    store = open_store(artifacts_dir)
-    return store.index(stage).parent
+    store = _remote(stage_root)
+    return store.index(Path(stage_root).name) if store else Path(stage_root)
 
 
 _OPENED = []
@@ -71,51 +67,3 @@ def _open(artifacts_dir: str):
                         "URI is supported; fix artifacts_dir in the config")
     from .store_s3 import S3Store   # boto3 is needed only here (the [s3] extra)
     return S3Store(artifacts_dir)
-
-
-class LocalStore:
-    """Stage folders in a local (or mounted) folder."""
-    remote = False
-
-    def __init__(self, root):
-        self.root = Path(root)
-
-    def folder(self, stage: str, name: str) -> Path:
-        return self.root / stage / name
-
-    def uri(self, folder: Path) -> str:
-        return str(folder)
-
-    def marker_target(self, folder: Path):
-        return luigi.LocalTarget(str(folder / MARKER))
-
-    def is_complete(self, folder: Path) -> bool:
-        return (folder / MARKER).exists()
-
-    def lock(self, folder: Path):
-        return flock_folder(folder)
-
-    def begin(self, folder: Path, resumable: bool) -> None:
-        """Make the folder ready to write: emptied, or as an interrupted run left it."""
-        if folder.exists() and not resumable:
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def flush(self, folder: Path) -> None:
-        """Files written locally are already where they belong."""
-
-    def complete(self, folder: Path, text: str) -> None:
-        atomic_write_text(folder / MARKER, text)
-
-    def fetch(self, folder: Path, only=None) -> Path:
-        return folder
-
-    def index(self, stage: str) -> Path:
-        """The folder holding this stage's runs (a local store is its own index)."""
-        return self.root / stage
-
-    def stage_folders(self, stage: str) -> list[Path]:
-        return [p for p in (self.root / stage).glob("*") if p.is_dir()]
-
-    def remove(self, folder: Path) -> None:
-        shutil.rmtree(folder)

@@ -28,6 +28,7 @@ import time
 import uuid
 
 from stages.errors import UserError
+from stages.s3_client import error_code
 
 TTL_ENV = "SHAKESPEARE_CIFG_LOCK_TTL"   # seconds a lease lasts without renewal (default 60)
 log = logging.getLogger("pipeline")
@@ -61,14 +62,10 @@ def lease_seconds():
     return ttl
 
 
-def _code(err):
-    return err.response.get("Error", {}).get("Code", "") if hasattr(err, "response") else ""
-
-
 def _refused(err):
     """A conditional request lost: the object exists / changed under us."""
     status = getattr(err, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status in (409, 412) or _code(err) in ("PreconditionFailed", "ConditionalRequestConflict")
+    return status in (409, 412) or error_code(err) in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 class S3Lock:
@@ -98,7 +95,7 @@ class S3Lock:
         try:
             reply = self.s3.get_object(Bucket=self.bucket, Key=self.key)
         except Exception as err:   # botocore's ClientError; imported lazily with boto3
-            if _code(err) in ("NoSuchKey", "404"):
+            if error_code(err) in ("NoSuchKey", "404"):
                 return None
             raise
         try:

@@ -33,9 +33,10 @@ import luigi
 
 from stages.atomic import atomic_path, atomic_write_text
 from stages.errors import UserError
+from stages.s3_client import error_code, explain, make_client, transfer_config
+from stages.text import sha256_file
 
-from .s3_client import explain, make_client, transfer_config
-from .store import MARKER
+from .store_local import MARKER
 from .store_lock import S3Lock
 
 MANIFEST = "_FILES.json"
@@ -43,14 +44,6 @@ CACHE_ENV = "SHAKESPEARE_CIFG_CACHE"
 STAMPS = ".fetched.json"   # in a cached folder: size, mtime and sha256 of files verified
 _CHUNK = 1 << 20
 log = logging.getLogger("pipeline")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _local_files(folder: Path) -> dict[str, Path]:
@@ -89,6 +82,7 @@ class S3Store:
         self._synced: dict[Path, dict[str, tuple]] = {}   # folder -> {name: (size, mtime_ns)} uploaded
         self._locks: dict[Path, S3Lock] = {}
         self._fetched: set[Path] = set()
+        self._manifests: dict[Path, dict] = {}   # complete folders' manifests, read once
         with explain("opening", self.root_uri, self.bucket):
             self.s3.head_bucket(Bucket=self.bucket)
 
@@ -136,7 +130,7 @@ class S3Store:
                 self.s3.head_object(Bucket=self.bucket, Key=self.key(folder, MARKER))
                 return True
             except Exception as err:
-                if getattr(err, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                if error_code(err) in ("404", "NoSuchKey"):
                     return False
                 raise
 
@@ -186,7 +180,7 @@ class S3Store:
     def complete(self, folder: Path, text: str) -> None:
         """Every file, then the manifest, then the marker: the marker is the last object put."""
         self.flush(folder)
-        manifest = {n: {"size": p.stat().st_size, "sha256": _sha256(p)}
+        manifest = {n: {"size": p.stat().st_size, "sha256": sha256_file(p)}
                     for n, p in sorted(_local_files(folder).items())}
         self._put_text(self.key(folder, MANIFEST), json.dumps(manifest, indent=1) + "\n")
         self._fence(folder)
@@ -196,6 +190,7 @@ class S3Store:
     def remove(self, folder: Path) -> None:
         """The marker first, so that a removal cut short never leaves a 'complete' torn folder."""
         self._delete(folder, [MARKER])
+        self._manifests.pop(folder, None)
         self._delete(folder, list(self._list(folder)))
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -206,9 +201,8 @@ class S3Store:
         `only`: just these files (meta.json of a run, say), not the whole folder."""
         if folder in self._fetched:
             return folder
-        try:
-            manifest = json.loads(self._get_text(self.key(folder, MANIFEST)))
-        except FileNotFoundError:
+        manifest = self.manifest(folder)
+        if not manifest:
             return folder    # not complete on the store: the caller's own checks speak
         stamps_path = folder / STAMPS
         try:
@@ -235,6 +229,15 @@ class S3Store:
         if only is None:
             self._fetched.add(folder)
         return folder
+
+    def manifest(self, folder: Path) -> dict:
+        """{name: {"size", "sha256"}} of a folder complete on the store; {} if it is not."""
+        if folder not in self._manifests:
+            try:
+                self._manifests[folder] = json.loads(self._get_text(self.key(folder, MANIFEST)))
+            except FileNotFoundError:
+                return {}
+        return self._manifests[folder]
 
     # -- requests -------------------------------------------------------------------------------
     def _list(self, folder: Path) -> dict[str, int]:

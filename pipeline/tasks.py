@@ -1,5 +1,4 @@
 """The six Luigi stages. Each: requires, output, run — run reads inputs, calls one function."""
-import hashlib
 import json
 import logging
 import time
@@ -11,6 +10,7 @@ from stages.progress import Progress
 from stages.sample import sample_texts
 from stages.shards import encode_shards
 from stages.sources import corpus_identity, fetch_corpus, match_files
+from stages.text import sha256_file
 from stages.tokens import open_tokens
 from stages.train import load_trained, run_training
 from stages.vocab import Vocab, build_vocab, count_chars
@@ -18,6 +18,7 @@ from stages.vocab import Vocab, build_vocab, count_chars
 from .base import Stage, canonical, produces
 from .continuation import previous_run_checkpoint
 from .init_from import initializer
+from .runs import read_meta
 from .ranks import launch as launch_ranks
 
 log = logging.getLogger("pipeline")
@@ -43,13 +44,10 @@ def _stat_signature(sources):
 def _verified_corpus(task):
     """Download's corpus.txt, checked against the sha256 Download recorded for it."""
     folder = task.input_folder(Download)
-    corpus, digest = folder / "corpus.txt", hashlib.sha256()
+    corpus, meta = folder / "corpus.txt", read_meta(folder) or {}
     try:
-        with open(corpus, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        ok = digest.hexdigest() == json.loads((folder / "meta.json").read_text())["result"]["sha256"]
-    except (OSError, ValueError, KeyError):
+        ok = sha256_file(corpus) == meta.get("result", {}).get("sha256")
+    except OSError:
         ok = False
     if not ok:
         raise UserError(f"corpus {corpus} is missing or damaged (it is not the text Download wrote): "
@@ -163,12 +161,8 @@ class Train(Stage):
         streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
-                            folder, log=log, report=report or self._report, ranks=ranks,
+                            folder, log=log, report=report or self.report_progress, ranks=ranks,
                             continue_from=previous_run_checkpoint(self), init=initializer(self, vocab))
-
-    def _report(self, fraction, message):
-        self.set_progress_percentage(round(100 * fraction, 1))
-        self.set_status_message(message)
 
 
 class Sample(Stage):

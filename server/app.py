@@ -26,7 +26,7 @@ from stages.generate import strategy_names
 
 from .guard import Guard
 from .inputs import BadInput, Limits, generate_request, parse_body, score_request
-from .jobs import SampledJob, StreamJob, score_ids
+from .jobs import SampledJob, StreamJob, text_nats
 from .scheduler import Scheduler
 
 STATIC = Path(__file__).parent / "static"
@@ -182,7 +182,7 @@ def build_app(service, token=None, loopback=True):
         context, ids = score_request(await read_json(request, limits.max_body), service.vocab)
         service.claim()
         try:
-            nll, nats, per_char = await anyio.to_thread.run_sync(score_ids, service.net, context, ids)
+            nll, nats, per_char = await anyio.to_thread.run_sync(text_nats, service.net, context, ids)
         finally:
             service.release()
         text = service.vocab.decode(ids)

@@ -2,7 +2,8 @@
 
 A body is a JSON object; unknown fields, wrong types (a boolean is not a number, 5.0 is not an
 integer), values out of range and characters outside the vocabulary are `BadInput` (HTTP 400).
-NaN and Infinity are refused by the parser itself, since JSON has neither.
+NaN and Infinity are refused by the parser itself, since JSON has neither; so is nesting deeper
+than the parser's recursion limit.
 """
 import json
 import math
@@ -43,6 +44,9 @@ def parse_body(raw):
     except json.JSONDecodeError as e:
         raise BadInput(f"the body is not valid JSON ({e.msg} at line {e.lineno} column "
                        f"{e.colno}); send a JSON object") from None
+    except RecursionError:   # the parser's own depth limit (about 1,000 nested [ or {)
+        raise BadInput("the body's JSON is nested too deeply; send a JSON object of plain "
+                       "fields") from None
     if not isinstance(body, dict):
         raise BadInput(f"the body must be a JSON object, not {type(body).__name__}; send {{...}}")
     return body

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from model.evaluate import stream_nll, summarize
+from model.sampling import effective_temperature, primed
 from stages.generate import StopCutter, generate_stream
 
 
@@ -63,14 +64,9 @@ class SampledJob(Output):
         super().__init__(s.num)
         self.s, self.chars = s, chars
         self.rng = np.random.default_rng(s.seed)
-        # the key under which requests share one filtered_probs call (greedy runs at T = 1)
-        self.key = (s.strategy, 1.0 if s.strategy == "greedy" else s.temperature, s.top_k, s.top_p)
-        prime = np.asarray(prime_ids, np.int64)
-        state = net.zero_state(s.num)
-        if prime.size > 1:        # the prime's forward, as model.sampling.stream runs it
-            _, state, _ = net.forward(np.repeat(prime[:-1, None], s.num, axis=1), state)
-        self.state = state
-        self.cur = np.full(s.num, prime[-1], np.int64)
+        # the key under which requests share one filtered_probs call
+        self.key = (s.strategy, effective_temperature(s.strategy, s.temperature), s.top_k, s.top_p)
+        self.state, self.cur = primed(net, prime_ids, s.num)   # as model.sampling.stream starts
         self.offset, self.steps = 0, 0
         self.cutters = [StopCutter(s.stop) for _ in range(s.num)]
         self.nll = [[] for _ in range(s.num)]       # -log p (model, T = 1) of every drawn character
@@ -146,7 +142,7 @@ class StreamJob(Output):
         """As SampledJob.results, by a forward pass over each text, exactly as `generate`."""
         out = []
         for text in self.texts:
-            nll, nats, per_char = score_ids(net, prime_ids, vocab.encode(text))
+            nll, nats, per_char = text_nats(net, prime_ids, vocab.encode(text))
             out.append(_result(text, nats, per_char, nll))
         return out
 
@@ -170,7 +166,7 @@ def _result(text, nats, nats_per_char, char_nats):
             "char_nats": [round(float(x), 5) for x in char_nats]}
 
 
-def score_ids(net, context_ids, ids):
+def text_nats(net, context_ids, ids):
     """Per-character nats of `ids` given `context_ids` (NaN where unscored: the first character
     without context), and (nats, nats_per_char) computed exactly as `stages.generate.nats_of`."""
     ids = np.asarray(ids, np.int64)

@@ -8,8 +8,8 @@ So the scheduler keeps one `Stepper` over the rows of all active requests, and a
 1. feeds each row its last character and gets the logits of all rows at once;
 2. per group of requests with the same strategy, temperature, top-k and top-p, filters the
    posteriors with one `filtered_probs` call (a row-wise computation: each row's numbers are
-   what its request alone would get) and draws with `model.sampling`'s own rule, handing it
-   `_Generators`, whose `random(n)` concatenates each request's own generator's numbers;
+   what its request alone would get) and draws with `model.sampling.draw_rows`, each
+   request's rows from its own generator;
 3. hands every request its characters and their nats (-log p at temperature 1), which make
    the `nats` of its answer, so no second pass over the texts is needed.
 
@@ -29,34 +29,10 @@ import threading
 
 import numpy as np
 
-from model.sampling import STRATEGIES, filtered_probs
+from model.sampling import draw_rows, filtered_probs
 from model.stepper import Stepper
 
-BUILT_IN = ("sample", "greedy", "redraw_once")   # rules known to call only rng.random(len(p))
 log = logging.getLogger("server.scheduler")
-
-
-class _Generators:
-    """The random generators of several requests, seen as one by a drawing rule."""
-
-    def __init__(self, jobs):
-        self.jobs = jobs
-
-    def random(self, n):
-        assert n == sum(j.num for j in self.jobs)
-        return np.concatenate([j.rng.random(j.num) for j in self.jobs])
-
-
-def choose(strategy, p, jobs):
-    """The next id of every row of `jobs` (their rows of p, in order), by `strategy`."""
-    rule = STRATEGIES[strategy]
-    if strategy in BUILT_IN:
-        return rule(p, _Generators(jobs))
-    out, at = [], 0          # a plug-in may use its generator any way: one request at a time
-    for j in jobs:
-        out.append(rule(p[at:at + j.num], j.rng))
-        at += j.num
-    return np.concatenate(out)
 
 
 def model_nll(logits, ids):
@@ -152,7 +128,7 @@ class Scheduler:
         logits = self.stepper.step(self.cur)
         for (strategy, temperature, top_k, top_p), rows, jobs in self.groups:
             p = filtered_probs(logits[rows], temperature, top_k, top_p)
-            self.cur[rows] = choose(strategy, p, jobs)
+            self.cur[rows] = draw_rows(strategy, p, [j.rng for j in jobs], [j.num for j in jobs])
         nll = model_nll(logits, self.cur)
         for j in self.jobs:
             rows = slice(j.offset, j.offset + j.num)

@@ -3,6 +3,10 @@
 Every writer goes through `atomic_path`: the data is written to a temporary file
 in the same folder (so the final `os.replace` is a rename on one file system),
 flushed to disk, and only then renamed onto the final name.
+
+For stage authors: a stage's temporary files must have names starting with a dot (as
+`atomic_path`'s do). With an s3:// artifacts_dir the store uploads a folder's files except
+dot-named ones (pipeline/store_s3.py), so a temp file named otherwise would be published.
 """
 
 from __future__ import annotations

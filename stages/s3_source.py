@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from stages.errors import UserError
+from stages.text import TallyWriter, decode_utf8
 
 _CHUNK = 1 << 20
 
@@ -29,10 +30,10 @@ class S3Source:
     def name(self, source: dict) -> str:
         return source.get("uri", "s3")
 
-    def _objects(self, source: dict) -> list[dict]:
-        from pipeline.s3_client import explain, make_client   # boto3: the [s3] extra
+    def _objects(self, source: dict, client=None) -> list[dict]:
+        from stages.s3_client import explain, make_client   # boto3: the [s3] extra
         bucket, prefix = _split(source.get("uri"))
-        client, found = make_client(), []
+        client, found = client or make_client(), []
         with explain("listing", source["uri"], bucket):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 found += [o for o in page.get("Contents", []) if o["Key"].endswith(".txt")]
@@ -44,14 +45,15 @@ class S3Source:
         return json.dumps([[o["Key"], o["ETag"].strip('"'), o["Size"]] for o in self._objects(source)])
 
     def fetch(self, source: dict, out, *, timeout: float, retries: int) -> None:
-        from pipeline.s3_client import explain, make_client
-        from stages.sources import _TallyWriter, _decode_utf8
+        from stages.s3_client import explain, make_client
         bucket, _ = _split(source.get("uri"))
-        client, tally = make_client(), _TallyWriter(out, hashed=False)
-        for obj in self._objects(source):
+        # corpus.timeout_s bounds each read, corpus.retries the extra attempts of each request
+        client = make_client(read_timeout=timeout, retries=retries)
+        tally = TallyWriter(out, hashed=False)
+        for obj in self._objects(source, client):
             tally.end_line()
             label = f"s3://{bucket}/{obj['Key']}"
             with explain("downloading", label, bucket):
                 body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
-                for text in _decode_utf8(body.iter_chunks(_CHUNK), label):
+                for text in decode_utf8(body.iter_chunks(_CHUNK), label):
                     tally.write(text)

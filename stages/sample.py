@@ -21,11 +21,15 @@ def strategies():
     return STRATEGIES
 
 
-def encode_prime(vocab, prime, unknown):
-    ids = vocab.encode(prime, unknown=unknown)
+def encode_prime(vocab, prime, unknown, name="sample.prime", skip="set vocab.unknown: skip"):
+    """Ids of the prime; UserError naming `name` (and `skip`) when unknown or none is known."""
+    try:
+        ids = vocab.encode(prime, unknown=unknown)
+    except UserError as e:
+        raise UserError(f"{name}: {e} (or {skip})") from None
     if len(ids) == 0:
-        raise UserError(f"sample.prime {prime!r} has no character of the vocabulary; "
-                        "set sample.prime to text from the corpus (e.g. a speaker name)")
+        raise UserError(f"{name} {prime!r} has no character of the vocabulary; give text from "
+                        "the corpus (e.g. a speaker name)")
     return ids
 
 

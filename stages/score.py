@@ -13,7 +13,6 @@ With a `DynamicStream` the text is scored by dynamic evaluation (model/dynamic.p
 in document order, read in blocks of whole segments with the weights and the state carried, so
 the scores are those of one pass over the whole text, whatever the block size.
 """
-import codecs
 import time
 
 import numpy as np
@@ -28,29 +27,7 @@ class NothingToScore(UserError):
 
 
 MAX_BLOCKS = 1 << 15   # bootstrap blocks kept; more are merged in pairs (the blocks get longer)
-READ_BYTES = 1 << 20
 DYNAMIC_SEGMENTS = 100   # segments per block of dynamic evaluation (per-character lines stream per block)
-
-
-def decoded_pieces(fh, name):
-    """UTF-8 text of a binary file object, a piece at a time; binary input is a UserError."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8")("strict"), 0
-    while True:
-        data = fh.read(READ_BYTES)
-        nul = data.find(b"\0")
-        if nul >= 0:
-            raise UserError(f"{name} looks binary (a NUL byte at byte {offset + nul:,}); score a "
-                            "UTF-8 text file")
-        try:
-            text = decoder.decode(data, final=not data)
-        except UnicodeDecodeError as e:
-            raise UserError(f"{name} is not UTF-8 text (invalid byte at byte {offset + e.start:,}); "
-                            "score a UTF-8 text file") from None
-        offset += len(data)
-        if text:
-            yield text
-        if not data:
-            return
 
 
 class Unknowns:

@@ -20,98 +20,27 @@ Sources are concatenated in order; a newline is inserted between two pieces
 
 from __future__ import annotations
 
-import codecs
 import glob
 import hashlib
 import http.client
-import itertools
 import json
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 from stages.atomic import atomic_path
 from stages.bundled import BundledSource
 from stages.errors import UserError
 from stages.s3_source import S3Source
+from stages.text import TallyWriter, decode_utf8, file_chunks, sha256_file
 
 ENTRY_POINT_GROUP = "shakespeare_cifg.sources"
 # Bump when conversion or concatenation rules change: the corpus identity must follow.
 FORMAT_VERSION = 1
-_CHUNK_BYTES = 1 << 20
-
-def _decode_utf8(chunks: Iterable[bytes], label: str) -> Iterator[str]:
-    """Decode UTF-8 byte chunks (a leading BOM is dropped), turning CRLF into LF."""
-    # Plain utf-8 rather than utf-8-sig, whose error positions skip the BOM.
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    consumed, held_cr, started = 0, "", False
-    for chunk in itertools.chain(chunks, [None]):  # None: flush the decoder
-        data = chunk or b""
-        nul = data.find(b"\0")
-        pending = len(decoder.getstate()[0])
-        try:   # up to a NUL only, so that a bad byte before it is the one reported
-            text = held_cr + decoder.decode(data if nul < 0 else data[:nul], final=chunk is None or nul >= 0)
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(label, consumed - pending + exc.start) from None
-        if nul >= 0:
-            raise _not_utf8(label, consumed + nul)
-        consumed += len(data)
-        if text and not started:
-            started, text = True, text.removeprefix("\ufeff")
-        # A CR at a chunk end may pair with an LF at the start of the next chunk.
-        held_cr = "\r" if text.endswith("\r") and chunk is not None else ""
-        yield text[: len(text) - len(held_cr)].replace("\r\n", "\n")
-
-
-def _not_utf8(label: str, offset: int) -> UserError:
-    return UserError(
-        f"{label} is not UTF-8 text (bad or NUL byte at offset {offset}): "
-        "convert it to UTF-8 plain text or remove it from the sources"
-    )
-
-
-def _file_chunks(fh: IO[bytes]) -> Iterator[bytes]:
-    return iter(partial(fh.read, _CHUNK_BYTES), b"")
-
-
-class _TallyWriter:
-    """Pass text through to `out` while counting chars and hashing its UTF-8 bytes.
-
-    `out` is another _TallyWriter or a binary file: the text is encoded once, and the bytes
-    are handed down with it (encoding it again at every level cost a third of Download's time).
-    """
-
-    def __init__(self, out: Any, hashed: bool = True):
-        self.out, self.chars, self.last = out, 0, ""
-        self._hash = hashlib.sha256() if hashed else None
-
-    def write(self, text: str, data: bytes | None = None) -> int:
-        if text:
-            data = text.encode("utf-8") if data is None else data
-            if isinstance(self.out, _TallyWriter):
-                self.out.write(text, data)
-            else:
-                self.out.write(data)
-            self.chars += len(text)
-            self.last = text[-1]
-            if self._hash is not None:
-                self._hash.update(data)
-        return len(text)
-
-    def end_line(self) -> None:
-        """Start a new line unless nothing was written or the text ends with one."""
-        if self.last not in ("", "\n"):
-            self.write("\n")
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
 
 class FileSource:
     """Local text files: one file, a glob, or a folder of ``*.txt`` (not recursive)."""
@@ -121,14 +50,14 @@ class FileSource:
 
     def identity(self, source: dict) -> str:
         # Content hashes in read order: renaming a file alone does not change the corpus.
-        return json.dumps([_sha256_file(p) for p in match_files(source["path"])])
+        return json.dumps([sha256_file(p) for p in match_files(source["path"])])
 
     def fetch(self, source: dict, out: Any, *, timeout: float, retries: int) -> None:
-        tally = _TallyWriter(out, hashed=False)   # only for end_line: the caller hashes
+        tally = TallyWriter(out, hashed=False)   # only for end_line: the caller hashes
         for path in match_files(source["path"]):
             tally.end_line()
             with open(path, "rb") as fh:
-                for text in _decode_utf8(_file_chunks(fh), str(path)):
+                for text in decode_utf8(file_chunks(fh), str(path)):
                     tally.write(text)
 
 
@@ -145,14 +74,6 @@ def match_files(pattern: str | Path) -> list[Path]:
     if not files:
         raise UserError(f"no files match `{pattern}`: fix the `path:` of this source (a file, a glob or a folder of .txt files)")
     return files
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in _file_chunks(fh):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class UrlSource:
@@ -179,7 +100,7 @@ class UrlSource:
                     "update `sha256` if the file legitimately changed, or fix the URL"
                 )
             tmp.seek(0)
-            for text in _decode_utf8(_file_chunks(tmp), url):
+            for text in decode_utf8(file_chunks(tmp), url):
                 out.write(text)
 
     def _download(self, url: str, tmp: IO[bytes], *, timeout: float, retries: int) -> str:
@@ -202,7 +123,7 @@ def _stream_url(url: str, tmp: IO[bytes], timeout: float) -> str:
     tmp.truncate()
     digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        for chunk in _file_chunks(response):
+        for chunk in file_chunks(response):
             digest.update(chunk)
             tmp.write(chunk)
     return digest.hexdigest()
@@ -262,10 +183,10 @@ def fetch_corpus(sources: list[dict], dest: Path, *, timeout: float = 30, retrie
     kinds = [_kind_of(source) for source in sources]  # resolve all first so a typo fails fast
     infos = []
     with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
-        corpus = _TallyWriter(fh)
+        corpus = TallyWriter(fh)
         for source, kind in zip(sources, kinds):
             corpus.end_line()
-            piece = _TallyWriter(corpus)
+            piece = TallyWriter(corpus)
             kind.fetch(source, piece, timeout=timeout, retries=retries)
             name = kind.name(source) if hasattr(kind, "name") else source["kind"]
             infos.append({"kind": source["kind"], "name": name, "chars": piece.chars, "sha256": piece.sha256})

@@ -5,7 +5,6 @@ import os
 # (and the Luigi subprocesses it starts, which inherit this) from oversubscribing the cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,8 +74,8 @@ def run_luigi(config, task="Evaluate", cwd=None, timeout=300, extra=()):
     proc = subprocess.run(cmd, cwd=cwd or Path(config).parent, capture_output=True, text=True,
                           timeout=timeout, env=env)
     out = proc.stdout + proc.stderr
-    ran = re.findall(r"^\S+ (\w+) done: ", out, flags=re.M)
-    return proc.returncode, out, ran
+    from pipeline.base import stages_done
+    return proc.returncode, out, stages_done(out)
 
 
 @pytest.fixture

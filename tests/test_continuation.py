@@ -1,7 +1,7 @@
 """Which finished run a longer one continues from: never one that went further than asked."""
 import json
 
-from pipeline.base import MARKER
+from pipeline.store_local import MARKER
 from pipeline.continuation import previous_run_checkpoint
 
 

@@ -157,8 +157,8 @@ def test_train_prefix_and_checkpoint_choose_that_model(world, capsys):
     (["--prime", "A", "--prime-file", "x.txt"], "--prime or --prime-file"),
     (["--prime-file", "/no/such/prime.txt"], "does not exist"),
     (["--prime", "ROMEO~"], "not in the corpus vocabulary"),
-    (["--train", "0123456789abcdef0"], "no trained model"),
-    (["--train", "abcdef"], "matches 2 trained models"),
+    (["--train", "0123456789abcdef0"], "no complete Train run"),
+    (["--train", "abcdef"], "matches 2 Train runs"),
     (["--train", "abcdef12", "--checkpoint", "x.ckpt"], "--checkpoint or --train"),
     (["--checkpoint", "/no/such/best.ckpt"], "does not exist"),
     (["--checkpoint", __file__], "is not a checkpoint"),   # a text file with no vocab.json beside it

@@ -1,6 +1,6 @@
 """A multipart upload cut short - the server or the worker killed between its parts - never
 shows as an object on radosgw, and a later upload stores the whole file (cases in
-tests/reliability_s3.py). Files above 8 MB go up in 8 MB parts (pipeline/s3_client.py)."""
+tests/reliability_s3.py). Files above 8 MB go up in 8 MB parts (stages/s3_client.py)."""
 import hashlib
 import os
 import signal

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import s3_client
+from stages import s3_client
 from stages.errors import UserError
 from stages.sources import corpus_identity, fetch_corpus
 from tests.s3_support import moto_server  # noqa: F401 (fixture)
@@ -20,12 +20,24 @@ def corpus(moto_server, monkeypatch):  # noqa: F811
     calls = []
     real = s3_client.make_client
 
-    def counting():
-        c = real()
+    def counting(**kw):
+        c = real(**kw)
         c.meta.events.register("before-call.s3.GetObject", lambda **kw: calls.append(1))
         return c
     monkeypatch.setattr(s3_client, "make_client", counting)
     return client, bucket, [{"kind": "s3", "uri": f"s3://{bucket}/plays/"}], calls
+
+
+def test_fetch_honours_the_corpus_timeout_and_retries(corpus, tmp_path):
+    _, _, sources, _ = corpus
+    seen = []
+    real = s3_client.make_client
+    s3_client.make_client = lambda **kw: (seen.append(kw), real(**kw))[1]
+    try:
+        fetch_corpus(sources, tmp_path / "corpus.txt", timeout=7, retries=1)
+    finally:
+        s3_client.make_client = real
+    assert seen and all(kw == {"read_timeout": 7, "retries": 1} for kw in seen)
 
 
 def test_objects_are_read_in_key_order_like_local_files(corpus, tmp_path):

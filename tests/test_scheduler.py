@@ -2,7 +2,6 @@
 import ipaddress
 import json
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from model import load_checkpoint
+from pipeline.base import stages_done
 from pipeline.sweep import read_config_list
 from stages.errors import UserError
 from tests.conftest import REPO, write_config
@@ -73,7 +73,7 @@ def finish(proc, timeout=120):
 
 def done_lines(*outputs):
     """How often each stage logged "<Stage> done:" across the outputs (forked workers included)."""
-    return Counter(s for out in outputs for s in re.findall(r"^\S+ (\w+) done: ", out, flags=re.M))
+    return Counter(s for out in outputs for s in stages_done(out))
 
 
 def check_outputs(artifacts, trains=1):

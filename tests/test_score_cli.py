@@ -126,10 +126,22 @@ def test_per_char_dynamic_scores_of_a_prefix_do_not_depend_on_what_follows(run):
     assert later["position"] == 7 and later["char"] == text[7] and later["nats"] > 0
 
 
+def test_a_windows_file_with_crlf_and_a_bom_scores_exactly_as_the_lf_file(run):
+    root, _ = run
+    text = (root / "val.txt").read_text()
+    (root / "val-crlf.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    got = []
+    for name in ("val.txt", "val-crlf.txt"):
+        code, out, err = score(root, name, "--format", "json")
+        assert code == 0, err
+        got.append({k: v for k, v in json.loads(out).items() if k not in ("file", "seconds")})
+    assert got[0] == got[1]
+
+
 @pytest.mark.parametrize("content, args, words", [
     (None, ["missing.txt"], "does not exist"),
     (b"", ["empty.txt"], "is empty"),
-    (b"ROMEO:\x00\x01binary", ["bin.txt"], "looks binary"),
+    (b"ROMEO:\x00\x01binary", ["bin.txt"], "not UTF-8 text"),
     (b"ROMEO: \xff\xfe caf", ["latin.txt"], "not UTF-8"),
     ("ROMEO: café ☃\n".encode(), ["odd.txt"], "--unknown skip"),
     (None, [".", ], "is a folder"),

@@ -11,6 +11,7 @@ pytest.importorskip("starlette", reason="serve needs the extra: pip install -e '
 
 from pipeline import cli_serve  # noqa: E402
 from pipeline.cli import main  # noqa: E402
+from server.inputs import BadInput, parse_body  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 from tests.serve_support import Server, model_world  # noqa: E402
 
@@ -88,6 +89,14 @@ def test_oversized_wrong_type_and_undecodable_bodies(world):
     assert "UTF-8" in one_line_error(world.http.post("/api/score", content=b'{"text": "\xff"}', headers=JSON), 400)
     assert "no such route" in one_line_error(world.http.get("/api/nothing"), 404)
     assert "not allowed" in one_line_error(world.http.get("/api/generate"), 405)
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(world):
+    deep = "[" * 1999                       # under --max-body; 30,000 under the default limit
+    for path in ("/api/generate", "/api/score"):
+        assert "nested" in one_line_error(world.http.post(path, content=deep, headers=JSON), 400)
+    with pytest.raises(BadInput, match="nested"):
+        parse_body(b"[" * 30000)
 
 
 def test_a_foreign_host_header_is_refused(world):

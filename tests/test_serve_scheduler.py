@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM
-from model.sampling import STRATEGIES
+from model.sampling import STRATEGIES, draw_rows
 from server.jobs import SampledJob
-from server.scheduler import Scheduler, choose
+from server.scheduler import Scheduler
 from stages.generate import GenerateSettings, generate_stream
 from stages.vocab import Vocab
 from tests.serve_support import wait_until
+
+
+def choose(strategy, p, jobs):
+    return draw_rows(strategy, p, [j.rng for j in jobs], [j.num for j in jobs])
 
 
 class FakeJob:

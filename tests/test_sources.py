@@ -9,7 +9,7 @@ from importlib import metadata
 
 import pytest
 
-from stages import bundled, sources
+from stages import bundled, sources, text
 from stages.atomic import atomic_path, atomic_write_json
 from stages.errors import UserError
 from stages.bundled import convert_play_markdown
@@ -97,7 +97,7 @@ def test_folder_source_and_sources_joined_on_new_lines(tmp_path):
 
 
 def test_crlf_split_across_chunks_becomes_lf(monkeypatch, tmp_path):
-    monkeypatch.setattr(sources, "_CHUNK_BYTES", 3)
+    monkeypatch.setattr(text, "CHUNK_BYTES", 3)
     (tmp_path / "a.txt").write_bytes(b"ab\r\ncd\r\n\xc3\xa9\r")
     fetch_corpus([{"kind": "file", "path": str(tmp_path / "a.txt")}], tmp_path / "c.txt")
     assert (tmp_path / "c.txt").read_bytes() == b"ab\ncd\n\xc3\xa9\r"
@@ -128,7 +128,7 @@ def test_corpus_identity_of_url_and_bundled():
 ])
 @pytest.mark.parametrize("chunk_bytes", [2, 1 << 20])
 def test_non_utf8_file_names_file_and_offset(tmp_path, monkeypatch, data, offset, chunk_bytes):
-    monkeypatch.setattr(sources, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(text, "CHUNK_BYTES", chunk_bytes)
     (tmp_path / "bad.txt").write_bytes(data)
     with pytest.raises(UserError, match=rf"bad\.txt.*offset {offset}.*UTF-8") as err:
         fetch_corpus([{"kind": "file", "path": str(tmp_path / "bad.txt")}], tmp_path / "c.txt")

@@ -5,7 +5,7 @@ from luigi.scheduler import Scheduler
 import pytest
 
 import pipeline  # noqa: F401  (registers the tasks)
-from pipeline.base import MARKER
+from pipeline.store_local import MARKER
 from pipeline.tasks import Evaluate
 from stages.errors import UserError
 from stages.ngram import KneserNeyLM

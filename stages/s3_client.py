@@ -27,12 +27,13 @@ def _boto():
     return boto3, botocore
 
 
-def make_client():
+def make_client(read_timeout=60, retries=2):
+    """The client; `retries`: extra attempts of a failed request (corpus.retries for sources)."""
     boto3, botocore = _boto()
     config = botocore.config.Config(
         request_checksum_calculation="when_required", response_checksum_validation="when_required",
-        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-        max_pool_connections=16)
+        retries={"max_attempts": retries + 1, "mode": "standard"}, connect_timeout=5,
+        read_timeout=read_timeout, max_pool_connections=16)
     try:
         return boto3.session.Session().client("s3", config=config,
                                               region_name=os.environ.get("AWS_REGION") or "us-east-1")
@@ -47,6 +48,11 @@ def transfer_config():
     import boto3.s3.transfer
     return boto3.s3.transfer.TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20,
                                             max_concurrency=4)
+
+
+def error_code(err) -> str:
+    """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...); "" for others."""
+    return getattr(err, "response", {}).get("Error", {}).get("Code", "")
 
 
 def _endpoint():
@@ -66,7 +72,7 @@ def describe(err, what, uri, bucket) -> str:
     if isinstance(err, exc.NoCredentialsError):
         return f"no S3 credentials while {what} {uri}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     if isinstance(err, exc.ClientError):
-        code = err.response.get("Error", {}).get("Code", "")
+        code = error_code(err)
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and what == "opening"):
             return (f"bucket {bucket!r} does not exist at {_endpoint()}: create it (aws s3 mb "
@@ -91,8 +97,7 @@ def explain(what, uri, bucket, missing=None):
     except UserError:
         raise
     except Exception as err:
-        code = getattr(err, "response", {}).get("Error", {}).get("Code")
-        if missing is not None and code in ("NoSuchKey", "404"):
+        if missing is not None and error_code(err) in ("NoSuchKey", "404"):
             raise missing(uri) from None
         text = describe(err, what, uri, bucket)
         if text is None:
