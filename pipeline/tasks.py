@@ -125,7 +125,7 @@ class Train(Stage):
     # Where the run computes is not what it computes: N ranks follow the one-process trajectory
     # up to float summation order, so train.processes and train.hosts leave the folder alone.
     VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every",
-                "train.processes", "train.hosts")
+                "train.processes", "train.hosts", "train.stall_timeout_s")
     VERSION = "2"   # 2: embedding-style init of character rows, input-gate bias +1
     resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
 
