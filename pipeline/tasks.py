@@ -161,9 +161,13 @@ class Train(Stage):
         # Token files read a window at a time: Train's memory does not grow with the corpus.
         streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
+        # Only rank 0 decides how the run begins (stages/train_start.py): the others would list,
+        # and on S3 download, earlier runs only to ignore them.
+        root = ranks is None or ranks.root
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
                             folder, log=log, report=report or self._report, ranks=ranks,
-                            continue_from=previous_run_checkpoint(self), init=initializer(self, vocab))
+                            continue_from=previous_run_checkpoint(self) if root else None,
+                            init=initializer(self, vocab) if root else None)
 
     def _report(self, fraction, message):
         self.set_progress_percentage(round(100 * fraction, 1))
