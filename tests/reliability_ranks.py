@@ -20,7 +20,7 @@ STALLS = [
     Case("stall-link-down", "two hosts: their link taken down mid-training (`ip link set … down`)",
          STALLED, UP_TO["EncodeShards"], "the line names rank 1 and its host (its own report cannot "
          "cross the cut link); the far rank ends itself too; " + RESUMES,
-         "non-zero, after the bound + ~2 s"),
+         "non-zero, after the bound + up to ~20 s (mpiexec cannot reach the far proxy: the launcher ends it)"),
     Case("stall-link-blip", "two hosts: their link down for 10 s, then up again, with a bound "
          "longer than the outage (train.stall_timeout_s: 40)", "Train done:", UP_TO["Train"],
          "the step in flight completes late (TCP retransmits once the link is back) and training "
