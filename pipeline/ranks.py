@@ -127,11 +127,35 @@ def _follow(task, proc, job):
 
 
 def _end_group(proc):
-    """SIGKILL mpiexec's process group: mpiexec, and any launcher or proxy it left behind."""
+    """SIGKILL mpiexec's process group and its descendants: mpiexec, and any launcher (ssh) or
+    proxy it left behind; Hydra starts its launchers in process groups of their own."""
+    family = _descendants(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _descendants(root):
+    """Pids of every process below `root` (Linux /proc; empty elsewhere)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])   # after "pid (name) state"
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
 
 
 def _die_with_parent():

@@ -2,6 +2,7 @@
 MPI entering each as it would ssh to a machine, TCP over the veth only. Skipped where
 namespaces cannot be made (not root, no iproute2)."""
 import json
+from pathlib import Path
 import signal
 import time
 
@@ -111,3 +112,16 @@ def test_a_host_that_never_answers_fails_the_start_naming_it(hosts, tmp_path):
     lines = [ln for ln in out.splitlines() if STALLS["stall-host-silent"].sees in ln]
     assert code != 0 and len(lines) == 1 and hosts.silent in lines[0] and "Traceback" not in out, out
     wait_for(lambda: not rank_pids(), timeout=10, every=0.1)
+    assert not launches_to(hosts.silent)   # nor the ssh still trying the silent host
+
+
+def launches_to(address):
+    """Pids of processes whose command line names `address` (a launcher left behind)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if address.encode() in proc.read_bytes():
+                found.append(int(proc.parent.name))
+        except OSError:
+            pass
+    return found
