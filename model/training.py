@@ -125,13 +125,7 @@ class Trainer:
         """
         t0 = time.perf_counter()
         x, y = self.lanes.window(self.epoch, self.pos)
-        rng = self.rng if self.net.stochastic else None
-        if self.ranks.size == 1:
-            loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, rng)
-            correct = float((probs.argmax(axis=1) == y.reshape(-1)).sum())
-            top, seconds = float(probs.max(axis=1).sum()), None
-        else:
-            loss, grad, correct, top, stop, seconds = self._summed_step(x, y, rng, stop, t0)
+        loss, grad, correct, top, stop = self._summed_step(x, y, stop, t0)
         norm = clip_global_norm(grad, self.cfg.clip_norm)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             fix = "lower train.learning_rate" + (" or train.clip_norm" if self.cfg.clip_norm else
@@ -143,38 +137,38 @@ class Trainer:
         self.opt.step(self.net.flat, grad, lr)
         self._update_average()
         self._advance()
-        if seconds is None:
+        if self.ranks.size == 1:   # its own clock: the whole step, now
             self.seconds += time.perf_counter() - t0
         else:   # the agreed time up to the sum; the rest of this step is counted with the next
-            self.seconds += seconds
             self._tail = time.perf_counter() - self._summed_at
         n = y.shape[0] * self.cfg.batch_size
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm,
                 "accuracy": correct / n, "mean_max_posterior": top / n,
                 "chars": n, "epoch": self.epoch, "stop": bool(stop)}
 
-    def _summed_step(self, x, y, rng, stop, t0):
-        """This rank's share of the step, summed over the ranks with one Allreduce.
+    def _summed_step(self, x, y, stop, t0):
+        """This rank's share of the step, summed over the ranks in one Allreduce (model/ranks.py,
+        STEP_SUMS; one process: nothing to sum). Returns (loss, gradient, correct, top, stop).
 
-        The buffer is the flat gradient followed by the loss share, the correct top-1 count,
-        the summed max posterior, the stop votes and rank 0's step time (from this step's start
-        to the sum, plus the rest of its previous step; what it does between steps, such as
-        validation, is not training time), so that every rank counts the same training time
-        and a time budget ends them together.
+        Every rank draws the whole batch's masks and keeps its lanes', and scales its share by
+        the whole batch's positions, so the shares add up to what one process computes. Rank
+        0's clock is its time from this step's start to the sum, plus the rest of its previous
+        step (what it does between steps, such as validation, is not training time), so that
+        every rank counts the same training time and a time budget ends them together.
         """
         T, B = y.shape[0], self.cfg.batch_size
+        rng = self.rng if self.net.stochastic else None
         masks = self.net.draw_masks(rng, T, B).lanes(*self.lanes.part) if rng is not None else None
         loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, masks=masks,
                                                                 positions=T * B)
-        buf = np.empty(grad.size + 5, grad.dtype)
-        buf[:grad.size] = grad
-        seconds = time.perf_counter() - t0 + self._tail if self.ranks.root else 0.0
-        buf[grad.size:] = (loss, (probs.argmax(axis=1) == y.reshape(-1)).sum(),
-                           probs.max(axis=1).sum(), float(stop), seconds)
-        self.ranks.sum(buf)
+        clock = time.perf_counter() - t0 + self._tail if self.ranks.root else 0.0
+        grad, sums = self.ranks.step_sum(grad, f"step {self.step + 1}'s gradient sum", loss=loss,
+                                         correct=(probs.argmax(axis=1) == y.reshape(-1)).sum(),
+                                         top=probs.max(axis=1).sum(), stop=float(stop), seconds=clock)
         self._summed_at = time.perf_counter()
-        loss, correct, top, stop, seconds = (float(v) for v in buf[grad.size:])
-        return loss, buf[:grad.size], correct, top, stop > 0, seconds
+        if self.ranks.size > 1:
+            self.seconds += sums["seconds"]
+        return sums["loss"], grad, float(sums["correct"]), float(sums["top"]), sums["stop"] > 0
 
     def _update_average(self):
         """avg <- d avg + (1 - d) params, with d = min(ema_decay, (1 + t) / (10 + t)).

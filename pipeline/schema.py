@@ -88,6 +88,9 @@ class TrainConfig:
     hosts: tuple = spec((), (lambda v: isinstance(v, tuple) and all(re.fullmatch(r"[^\s:,]+(:[1-9][0-9]*)?", str(h)) for h in v),
                              "must be a list of host or host:slots"),
                         "machines for the ranks, as host:slots (MPI's -hosts); empty = this machine")
+    stall_timeout_s: float = spec(60.0, POSITIVE, "ranks: a collective not completed within max(this, "
+                                  "20 x the median step, 2 x the longest) ends the job, naming the "
+                                  "rank that stalled; also how long the ranks may take to start")
     ema_decay: float = spec(0.0, DROPOUT, "exponential moving average of the weights, used for "
                                          "validation, best/last model and sampling (0 = off)")
     checkpoint_every: int = spec(100, POSITIVE, "steps between checkpoints")

@@ -124,7 +124,7 @@ class Train(Stage):
     # Where the run computes is not what it computes: N ranks follow the one-process trajectory
     # up to float summation order, so train.processes and train.hosts leave the folder alone.
     VOLATILE = ("train.checkpoint_every", "train.log_every", "train.sample_every",
-                "train.processes", "train.hosts")
+                "train.processes", "train.hosts", "train.stall_timeout_s")
     VERSION = "2"   # 2: embedding-style init of character rows, input-gate bias +1
     resources = {"train": 1}   # luigi.cfg [resources] caps concurrent trainings per scheduler
 
@@ -160,9 +160,13 @@ class Train(Stage):
         # Token files read a window at a time: Train's memory does not grow with the corpus.
         streams = [open_tokens(shards, split, expect_vocab_fingerprint=vocab.fingerprint)
                    for split in ("train", "val")]
+        # Only rank 0 decides how the run begins (stages/train_start.py): the others would list,
+        # and on S3 download, earlier runs only to ignore them.
+        root = ranks is None or ranks.root
         return run_training(*streams, vocab, self.cfg.model, self.cfg.train, self.cfg.shards.seq_len,
                             folder, log=log, report=report or self.report_progress, ranks=ranks,
-                            continue_from=previous_run_checkpoint(self), init=initializer(self, vocab))
+                            continue_from=previous_run_checkpoint(self) if root else None,
+                            init=initializer(self, vocab) if root else None)
 
 
 class Sample(Stage):

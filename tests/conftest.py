@@ -66,9 +66,10 @@ def write_config(folder, overrides=None, name="pipeline.yaml", corpus=None):
     return path
 
 
-def run_luigi(config, task="Evaluate", cwd=None, timeout=300, extra=()):
-    """Run the pipeline as a user would; returns (exit code, output, stages that ran)."""
-    cmd = [sys.executable, "-m", "luigi", "--module", "pipeline", task, "--config", str(config),
+def run_luigi(config, task="Evaluate", cwd=None, timeout=300, extra=(), prefix=()):
+    """Run the pipeline as a user would; returns (exit code, output, stages that ran).
+    `prefix`: a command it runs under (e.g. `ip netns exec HOST`: on another "host")."""
+    cmd = [*prefix, sys.executable, "-m", "luigi", "--module", "pipeline", task, "--config", str(config),
            "--local-scheduler", *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=cwd or Path(config).parent, capture_output=True, text=True,

@@ -29,11 +29,12 @@ def luigi_cmd(config, task, kill=None):
     return [sys.executable, "-m", "luigi", *args]
 
 
-def start(config, task="Evaluate", kill=None, log=None, env=None):
-    """Popen of the pipeline; output goes to `log` (a file, so no pipe can fill up)."""
+def start(config, task="Evaluate", kill=None, log=None, env=None, prefix=()):
+    """Popen of the pipeline; output goes to `log` (a file, so no pipe can fill up). `prefix`:
+    a command it runs under (e.g. `ip netns exec HOST`: on another "host")."""
     log = Path(log or Path(config).parent / "run.log")
     fh = open(log, "w")
-    proc = subprocess.Popen(luigi_cmd(config, task, kill), cwd=Path(config).parent, stdout=fh,
+    proc = subprocess.Popen([*prefix, *luigi_cmd(config, task, kill)], cwd=Path(config).parent, stdout=fh,
                             stderr=subprocess.STDOUT, env={**ENV, **(env or {})})
     fh.close()
     proc.log = log

@@ -5,13 +5,15 @@
 tests/test_faults_docs.py fails when the file is stale.
 """
 from tests.reliability_cases import ASYNC_KILLS, BAD_INPUTS, CONCURRENCY, DAMAGE, DIVERGENCE, KILLS
+from tests.reliability_ranks import STALLS
 from tests.reliability_s3 import S3_CASES
 
 GROUPS = [("Killed at any moment (SIGKILL at an exact write)", KILLS),
           ("Killed from outside at a polled moment", ASYNC_KILLS),
           ("Damaged state on disk", DAMAGE), ("Divergence", DIVERGENCE),
           ("Bad input", BAD_INPUTS), ("Concurrent runs", CONCURRENCY),
-          ("Artifacts on object storage (radosgw)", S3_CASES)]
+          ("Artifacts on object storage (radosgw)", S3_CASES),
+          ("A stalled peer on data-parallel ranks (train.processes > 1)", STALLS)]
 ALL = [c for _, cases in GROUPS for c in cases]
 
 HEADER = """# Reliability: faults, bad inputs and what you see
@@ -35,6 +37,14 @@ S3_NOTE = """With `artifacts_dir: s3://bucket/prefix` the same promises hold aga
 complete on the store.
 """
 
+STALL_NOTE = """A rank that stops answering without dying leaves MPI waiting forever; every rank times its
+collectives against max(`train.stall_timeout_s`, 20 × the median step, 2 × the longest step)
+and the job is aborted past it, with one line naming the rank and host that did not answer
+(`tests/test_ranks_stall.py`, `tests/test_ranks_hosts.py`; the tests set the bound to 3 s, the
+default is 60 s). A Luigi worker on object storage then fails the stage and releases its lock
+as for any failure. Hosts in these tests are network namespaces joined by a veth pair.
+"""
+
 
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -56,6 +66,8 @@ def render():
         out += [f"## {title}", ""]
         if cases is S3_CASES:
             out += [S3_NOTE]
+        if cases is STALLS:
+            out += [STALL_NOTE]
         out += ["| id | fault or bad input | what the user sees | exit | what is kept |",
                 "|---|---|---|---|---|", *map(_row, cases), ""]
     out += ["Also tested elsewhere: SIGTERM/SIGINT save a checkpoint and stop with one line",

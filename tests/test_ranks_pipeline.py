@@ -138,3 +138,21 @@ def test_killing_the_luigi_worker_takes_its_ranks_with_it(tmp_path):
         proc.kill()
         proc.wait()
     wait_for(lambda: not rank_pids(), timeout=10)
+
+
+def test_only_rank_0_looks_for_the_previous_run(tmp_path, monkeypatch):
+    """Continuing a finished run: rank 0 alone lists earlier runs (on S3 it would download)."""
+    from model.ranks import Ranks
+    from pipeline import tasks
+    code, out, _ = run_luigi(write_config(tmp_path, {"train.steps": 6}), task="Train")
+    assert code == 0, out
+    looked = []
+    monkeypatch.setattr(tasks, "previous_run_checkpoint", lambda task: looked.append(1))
+    monkeypatch.setattr(tasks, "run_training", lambda *a, **k: k["continue_from"])
+
+    class Other(Ranks):
+        rank, size, root = 1, 2, False
+    task = tasks.Train(config=str(write_config(tmp_path, {"train.steps": 12})))
+    assert task.train(tmp_path / "x", ranks=Other()) is None and looked == []
+    task.train(tmp_path / "x", ranks=Ranks())
+    assert looked == [1]
