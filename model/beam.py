@@ -15,13 +15,20 @@ Two additions to the textbook search:
   ("the sent of the sent of the ...") that likely-text search falls into.
 
 `beam_stream` yields characters as soon as they are certain: the longest prefix shared by every
-hypothesis that can still be returned (live beams, the greedy row, finished ones).
+hypothesis that can still be returned (live beams, the greedy row, finished ones). That can take
+many steps, so a caller that may stop wanting the text (the server, when its client leaves)
+passes `cancelled`, a callable asked once before every step: when it says True the search
+raises `Cancelled` instead of taking the step.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .sampling import primed
 from .stepper import Stepper
+
+
+class Cancelled(Exception):
+    """The caller's `cancelled()` said True: the search stopped between two steps."""
 
 
 def check_beam_args(length, width, num, length_penalty, no_repeat_ngram):
@@ -106,10 +113,11 @@ def _best(pool, num, length_penalty):
 
 
 def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_repeat_ngram=0,
-                stop_ids=()):
+                stop_ids=(), cancelled=None):
     """Yield arrays of ids as they become certain; return [(ids, nats), ...] best first.
 
     The yielded pieces concatenate to the best hypothesis. `num` <= width asks for the n best.
+    `cancelled()`, when given, is asked before each step; True raises `Cancelled`.
     """
     check_beam_args(length, width, num, length_penalty, no_repeat_ngram)
     prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
@@ -124,6 +132,8 @@ def beam_stream(net, prime_ids, length, width=4, num=1, length_penalty=1.0, no_r
     score[0] = score[g] = 0.0
     finished, committed, steps = [], 0, 0
     for t in range(length):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
         logp = log_softmax(stepper.step(cur))
         if n:
             logp[repeat_bans(np.concatenate([tail, hist[:, :t]], axis=1), n, logp.shape[1])] = -np.inf

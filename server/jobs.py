@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from model.beam import Cancelled
 from model.evaluate import stream_nll, summarize
 from model.sampling import effective_temperature, primed
 from stages.generate import StopCutter, generate_stream
@@ -106,37 +107,18 @@ class SampledJob(Output):
         return out
 
 
-class _Left(Exception):
-    """The client of a beam search has gone."""
-
-
-class _Watched:
-    """The network, seen through a handle that raises once the job is cancelled.
-
-    Beam search yields only when a character becomes certain, which can take many steps; its
-    stepper reads the network's attributes at every step (model/stepper.py), so through this
-    handle the search stops at its next step without a change to the search itself.
-    """
-
-    def __init__(self, net, job):
-        self._net, self._job = net, job
-
-    def __getattr__(self, name):
-        if self._job.cancelled:
-            raise _Left()
-        return getattr(self._net, name)
-
-
 class StreamJob(Output):
     """Any strategy `stages.generate.generate_stream` runs (beam search), on its own thread.
 
     Beam search reorders its hypotheses at every step, so it does not join the shared batch; it
-    runs the CLI's own code, and stops at its next step once the client has left.
+    runs the CLI's own code. It can go many steps without yielding a piece, so the stream asks
+    `cancelled` before every step and stops at the next one once the client has left.
     """
 
     def __init__(self, net, vocab, prime_ids, s):
         super().__init__(s.num)
-        self.pieces = generate_stream(_Watched(net, self), vocab, prime_ids, s)   # checks now
+        self.pieces = generate_stream(net, vocab, prime_ids, s,    # checks the settings now
+                                      cancelled=lambda: self.cancelled)
 
     def results(self, net, vocab, prime_ids):
         """As SampledJob.results, by a forward pass over each text, exactly as `generate`."""
@@ -151,7 +133,7 @@ class StreamJob(Output):
             for index, piece in self.pieces:
                 if piece:
                     self.put(index, piece, None)
-        except _Left:
+        except Cancelled:
             pass
         except Exception as e:      # reported to the client as one line, never a dead thread
             self.finish(error=f"generation failed: {e}")

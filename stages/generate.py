@@ -5,12 +5,15 @@ sample 0 arrives piece by piece as it is produced (a character per step when sam
 characters that became certain when beam searching); the other samples were produced alongside
 it in the same batch and follow whole. Sampling draws exactly the ids of model.sampling.generate
 for the same seed, so the streamed texts equal the Sample stage's non-streamed ones.
+
+`cancelled`, when given, is asked once per model step, whatever the strategy; once it says True
+the stream raises `model.beam.Cancelled` (the server's way to stop a search whose client left).
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from model.beam import beam_stream, check_beam_args
+from model.beam import Cancelled, beam_stream, check_beam_args
 from model.evaluate import evaluate_stream
 from model.sampling import check_sampling_args, stream
 
@@ -72,7 +75,7 @@ def cut_at_stop(text, stop):
     return cutter.feed(text) + cutter.flush()
 
 
-def generate_stream(net, vocab, prime_ids, s):
+def generate_stream(net, vocab, prime_ids, s, cancelled=None):
     """Yield (index, text piece) for s.num texts continuing prime_ids; see the module docstring.
 
     Bad settings raise ValueError here, before anything is generated. Every sample starts
@@ -80,19 +83,21 @@ def generate_stream(net, vocab, prime_ids, s):
     """
     if s.strategy == "beam":
         check_beam_args(s.length, s.beam_width, s.num, s.length_penalty, s.no_repeat_ngram)
-        return _beam(net, vocab, prime_ids, s)
+        return _beam(net, vocab, prime_ids, s, cancelled)
     if s.strategy not in strategies():
         raise UserError(f"--strategy {s.strategy!r} is unknown; choose one of {strategy_names()}")
     check_sampling_args(s.length, s.num, s.temperature, s.top_k, s.top_p, s.strategy)
-    return _sampled(net, vocab, prime_ids, s)
+    return _sampled(net, vocab, prime_ids, s, cancelled)
 
 
-def _sampled(net, vocab, prime_ids, s):
+def _sampled(net, vocab, prime_ids, s, cancelled):
     steps = stream(net, prime_ids, s.length, s.num, s.temperature, s.top_k, s.top_p, s.strategy,
                    s.seed)
     first, rows = StopCutter(s.stop), []
     yield 0, ""
     for ids in steps:
+        if cancelled is not None and cancelled():   # after the step: `stream` draws as it goes
+            raise Cancelled()
         rows.append(ids)
         piece = first.feed(vocab.decode(ids[:1]))
         if piece:
@@ -107,10 +112,10 @@ def _sampled(net, vocab, prime_ids, s):
         yield i, cut_at_stop(vocab.decode(ids[i]), s.stop)
 
 
-def _beam(net, vocab, prime_ids, s):
+def _beam(net, vocab, prime_ids, s, cancelled):
     stop_ids = vocab.encode(s.stop) if s.stop else ()
     steps = beam_stream(net, prime_ids, s.length, s.beam_width, s.num, s.length_penalty,
-                        s.no_repeat_ngram, stop_ids)
+                        s.no_repeat_ngram, stop_ids, cancelled)
     yield 0, ""
     while True:
         try:

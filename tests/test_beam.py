@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from model import CIFGLSTM, generate
-from model.beam import beam_search, beam_stream, repeat_bans
+from model.beam import Cancelled, beam_search, beam_stream, repeat_bans
 from tests.reference import reference_forward
 
 
@@ -70,6 +70,20 @@ def test_streamed_pieces_arrive_early_and_make_the_result():
             (ids, _), = end.value
             break
     assert len(pieces) > 5 and np.array_equal(np.concatenate(pieces), ids)
+
+
+def test_cancelled_is_asked_before_every_step_and_stops_the_search():
+    """The server stops a search whose client left through this hook alone (server/jobs.py)."""
+    net, asked = random_net(7, vocab=12, hidden=16), []
+
+    def cancelled():
+        asked.append(1)
+        return len(asked) > 30             # the 31st question comes before step 31
+    steps = beam_stream(net, [1, 2], 1000, width=3, cancelled=cancelled)
+    with pytest.raises(Cancelled):
+        for _ in steps:
+            pass
+    assert len(asked) == 31
 
 
 def test_no_repeat_ngram_forbids_repeats():

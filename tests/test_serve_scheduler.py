@@ -1,11 +1,13 @@
 """The scheduler in-process: batched draws give each request its own numbers, and requests that
 join, share and leave the batch keep their own states and texts."""
+import threading
+
 import numpy as np
 import pytest
 
 from model import CIFGLSTM
 from model.sampling import STRATEGIES, draw_rows
-from server.jobs import SampledJob
+from server.jobs import SampledJob, StreamJob
 from server.scheduler import Scheduler
 from stages.generate import GenerateSettings, generate_stream
 from stages.vocab import Vocab
@@ -96,3 +98,20 @@ def test_an_abandoned_request_leaves_the_batch():
         assert not wait_until(lambda: scheduler.steps != steps, timeout=0.3)   # asleep
     finally:
         scheduler.close()
+
+
+@pytest.mark.parametrize("strategy", ["beam", "sample"])
+def test_a_cancelled_stream_job_stops_at_its_next_step(strategy):
+    """A beam search can run many steps without a piece to hand over; the job's `cancelled`
+    hook, asked every step, is what ends it when the client leaves (app.JobStream)."""
+    net = CIFGLSTM(20, 8, 1, 20, seed=0, char_inputs=True)
+    vocab = Vocab(chars=tuple(sorted("abcdefghij klmnop.\n,")), counts=(1,) * 20)
+    length = 10 ** 5 if strategy == "beam" else 10 ** 7     # each far longer than the test waits
+    job = StreamJob(net, vocab, [0, 1], GenerateSettings(length=length, strategy=strategy,
+                                                         beam_width=2))
+    worker = threading.Thread(target=job.run, daemon=True)
+    worker.start()
+    assert not wait_until(lambda: job.finished, timeout=0.3)       # running, far from its end
+    job.cancel()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and job.finished and job.error is None
