@@ -3,15 +3,16 @@
 With N ranks every process holds the whole model and the same optimizer state; the B lanes of
 a step are split into N contiguous blocks of B / N, rank r taking block r. A step's gradient is
 the sum of the ranks' gradients (each computed as its share of the mean over all T * B
-positions), summed with one Allreduce over a single flat buffer that also carries the numbers
-the logs need. Every rank then applies the same update to the same parameters, so the ranks
-stay identical without ever sending weights.
+positions), summed with one Allreduce over a single flat buffer that also carries STEP_SUMS (the
+numbers the logs need, the stop votes and rank 0's clock). Every rank then applies the same
+update to the same parameters, so the ranks stay identical without ever sending weights.
 
 `Ranks()` is the one-process group (size 1): no MPI is imported and every collective is the
 identity, so the Trainer's one-process path is unchanged. `Ranks(comm)` wraps an mpi4py
-communicator; mpi4py is imported by whoever makes the communicator (pipeline/ranks.py). With a
-`watch` (model/stall.py) every collective of the steps is timed, so a peer that stops answering
-ends the job instead of hanging it.
+communicator made by the caller (pipeline/ranks.py); `sum` then imports mpi4py itself, for
+`MPI.IN_PLACE` and `MPI.SUM`, when it runs (never with one process, so mpi4py stays an
+optional extra). With a `watch` (model/stall.py) every collective of the steps is timed, so a
+peer that stops answering ends the job instead of hanging it.
 """
 from contextlib import nullcontext
 
