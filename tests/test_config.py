@@ -69,6 +69,23 @@ def test_readme_documents_every_key():
             assert f"`{name}.{f.name}`" in readme, f"README lacks {name}.{f.name}"
 
 
+def test_readme_and_schema_name_every_built_in_source_kind():
+    """The corpus.sources row once lacked `s3`: each kind shipped in setup.cfg must be spelled
+    there and in the schema's help, as a config writes it (`path:`, or `kind: s3`)."""
+    from importlib import metadata
+
+    from pipeline.config import SOURCE_KEYS
+    row = next(line for line in (REPO / "README.md").read_text().splitlines()
+               if line.startswith("| `corpus.sources`"))
+    help_text = dataclasses.fields(SECTIONS["corpus"])[0].metadata["help"]
+    kinds = {e.name for e in metadata.entry_points(group="shakespeare_cifg.sources")
+             if e.value.startswith("stages.")}
+    assert {"bundled", "file", "url", "s3"} <= kinds
+    for kind in kinds:
+        spelled = f"`{SOURCE_KEYS[kind][0]}:" if kind in SOURCE_KEYS else f"kind: {kind},"
+        assert spelled in row and spelled in help_text, (kind, spelled)
+
+
 def test_every_shipped_config_is_valid():
     for path in [REPO / "pipeline.yaml", *sorted((REPO / "configs").glob("*.yaml"))]:
         load_config(path)
