@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import load_model
+from model import load_checkpoint, load_model
 from model.evaluate import stream_nll
 from pipeline.tasks import Evaluate
 from stages.ngram_cache import cache_probs, mix_nll
@@ -128,10 +128,10 @@ def test_per_char_dynamic_scores_of_a_prefix_do_not_depend_on_what_follows(run):
 
 def test_a_windows_file_with_crlf_and_a_bom_scores_exactly_as_the_lf_file(run):
     root, _ = run
-    text = (root / "val.txt").read_text()
-    (root / "val-crlf.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    text = (root / "test.txt").read_text()
+    (root / "test-crlf.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
     got = []
-    for name in ("val.txt", "val-crlf.txt"):
+    for name in ("test.txt", "test-crlf.txt"):
         code, out, err = score(root, name, "--format", "json")
         assert code == 0, err
         got.append({k: v for k, v in json.loads(out).items() if k not in ("file", "seconds")})
@@ -189,3 +189,27 @@ def test_evaluate_fingerprint_ignores_the_new_keys_while_their_rows_are_off(tmp_
                                                         "evaluate.dynamic_tune": False}, name="f.yaml")))
     assert "evaluate.dynamic_tune_chars" not in fixed.slice()
     assert "evaluate.cache_order" not in fixed.slice()
+
+
+def test_no_choice_reads_the_test_split(run, tmp_path):
+    """The same corpus with its test split rewritten (its characters reversed: the same alphabet
+    and counts): the same best.ckpt, the same validation curve, the same tuned dynamic settings
+    and cache weights; only the test figures move."""
+    root, report = run
+    text = (root / "corpus.txt").read_text()
+    cut = int(len(text) * 0.95)                       # shards.test_fraction's default
+    (tmp_path / "corpus.txt").write_text(text[:cut] + text[cut:][::-1])
+    code, out, _ = run_luigi(write_config(tmp_path, ON))
+    assert code == 0, out
+    other = json.loads(next((tmp_path / "artifacts" / "Evaluate").glob("*/report.json")).read_text())
+    ckpts = [load_checkpoint(next((r / "artifacts" / "Train").glob("*/best.ckpt")))[0]["params"]
+             for r in (root, tmp_path)]
+    assert np.array_equal(*ckpts)
+    assert [r["val_nats_per_char"] for r in other["learning_curve"]] == \
+           [r["val_nats_per_char"] for r in report["learning_curve"]]
+    a, b = report["heldout"], other["heldout"]
+    for key in ("rate", "decay", "grid"):
+        assert a["lstm_dynamic"][key] == b["lstm_dynamic"][key], key
+    for row in ("lstm_cache", "lstm_dynamic_cache"):
+        assert (a[row]["weight"], a[row]["grid"]) == (b[row]["weight"], b[row]["grid"]), row
+    assert a["lstm"]["nats_per_char"] != b["lstm"]["nats_per_char"]   # the test text did change
