@@ -5,8 +5,12 @@
 CASE_JSON: {"dtype", "optimizer", "steps", "rates", "resume_at"}. With resume_at = k the run
 trains k steps, saves a checkpoint (rank 0 writes it, every rank gathers), makes new Trainers
 on every rank that load it, and trains the rest: the same as never stopping, bitwise.
+CASE_JSON {"sockets": true}: an Allreduce of 2x384's gradient size, then OUT (JSON) lists every
+rank's TCP sockets (local address, remote address, state) and the launcher's control port.
 """
+import ipaddress
 import json
+import os
 import sys
 
 import numpy as np
@@ -43,5 +47,46 @@ def run(case, ranks, out):
         np.savez(out, params=tr.net.flat, losses=np.array(losses), h=h, c=c)
 
 
+def _address(hexed):
+    host, port = hexed.split(":")
+    raw = bytes.fromhex(host)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))   # per-word little-endian
+    return str(ipaddress.ip_address(words)), int(port, 16)
+
+
+def own_sockets():
+    """This process's TCP sockets as [local (addr, port), remote (addr, port), state hex]."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            f = line.split()
+            if f[9] in inodes:
+                found.append([_address(f[1]), _address(f[2]), f[3]])
+    return found
+
+
+def sockets(comm, out):
+    buf = np.ones(2 * 1_200_000)   # about 2x384's gradient, in float64: rendezvous, not eager
+    comm.Allreduce(MPI.IN_PLACE, buf)
+    parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\0")
+    control = [a.decode() for prev, a in zip(parent, parent[1:]) if prev == b"--control-port"]
+    seen = comm.gather(own_sockets(), root=0)
+    if comm.rank == 0:
+        with open(out, "w") as f:
+            json.dump({"sockets": seen, "control_port": control}, f)
+
+
 if __name__ == "__main__":
-    run(json.loads(sys.argv[1]), Ranks(MPI.COMM_WORLD), sys.argv[2])
+    CASE = json.loads(sys.argv[1])
+    if CASE.get("sockets"):
+        sockets(MPI.COMM_WORLD, sys.argv[2])
+    else:
+        run(CASE, Ranks(MPI.COMM_WORLD), sys.argv[2])

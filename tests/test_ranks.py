@@ -1,8 +1,10 @@
 """Data-parallel ranks over MPI: N = 2 ranks on this machine train what one process trains.
 
-The ranks run under the real MPI of the `mpi` extra (mpiexec from the MPICH wheel), with TCP
-pinned to the loopback interface; the one-process runs they are compared with run here.
+The ranks run under the real MPI of the `mpi` extra (mpiexec from the MPICH wheel), on the
+loopback interface only (tests/conftest.py pins UCX); the one-process runs they are compared with
+run here.
 """
+import ipaddress
 import json
 import os
 import subprocess
@@ -20,14 +22,32 @@ from pipeline.ranks import mpiexec  # noqa: E402
 
 ALL_ON = {"dropout": 0.3, "locked_dropout_in": 0.25, "locked_dropout_hidden": 0.4,
           "locked_dropout_out": 0.2, "weight_drop": 0.5, "embed_dropout": 0.3}
-LOOPBACK = {"FI_TCP_IFACE": "lo", "OPENBLAS_NUM_THREADS": "1"}   # MPI's TCP stays on this machine
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def on_ranks(case, tmp_path, n=2, name="out"):
     out = str(tmp_path / f"{name}.npz")
     subprocess.run([mpiexec(), "-n", str(n), sys.executable, "-m", "tests.mpi_engine", json.dumps(case), out],
-                   cwd=REPO, env={**os.environ, **LOOPBACK}, check=True, timeout=120)
+                   cwd=REPO, env={**os.environ, **ONE_THREAD}, check=True, timeout=120)
     return np.load(out)
+
+
+def test_two_ranks_listen_and_talk_on_loopback_only(tmp_path):
+    """Every TCP socket the ranks hold after an Allreduce is on a loopback address; the one
+    exception allowed is mpiexec's control port (Hydra binds it to every interface, and the
+    ranks inherit it), which no rank connects to. Unpinned, UCX also listened on eth0."""
+    out = tmp_path / "sockets.json"
+    subprocess.run([mpiexec(), "-n", "2", sys.executable, "-m", "tests.mpi_engine", '{"sockets": true}', str(out)],
+                   cwd=REPO, env={**os.environ, **ONE_THREAD}, check=True, timeout=120)
+    seen = json.loads(out.read_text())
+    control = {int(c.rpartition(":")[2]) for c in seen["control_port"]}
+    assert len(seen["sockets"]) == 2 and control, seen
+    for rank in seen["sockets"]:
+        for (local, port), (remote, _), state in rank:
+            if local == "0.0.0.0" and port in control and state == "0A":   # 0A: listening
+                continue
+            assert ipaddress.ip_address(local).is_loopback, seen
+            assert state == "0A" or ipaddress.ip_address(remote).is_loopback, seen
 
 
 def one_process(case):

@@ -13,14 +13,7 @@ from tests.faults_support import start, wait_for
 
 pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install -e '.[mpi]'")
 
-LOOPBACK = {"FI_TCP_IFACE": "lo"}   # any MPI TCP traffic stays on this machine
-RANKS = {"train.processes": 2, "train.checkpoint_every": 10}
-
-
-@pytest.fixture(autouse=True)
-def loopback(monkeypatch):
-    for k, v in LOOPBACK.items():
-        monkeypatch.setenv(k, v)
+RANKS = {"train.processes": 2, "train.checkpoint_every": 10}   # MPI on loopback: tests/conftest.py
 
 
 def rank_pids():

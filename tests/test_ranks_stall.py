@@ -47,8 +47,7 @@ def stalled_then_resumed(tmp_path, cfg, stall, ranks, prefix=(), env=None):
     return failed
 
 
-def test_a_paused_rank_fails_the_stage_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("FI_TCP_IFACE", "lo")
+def test_a_paused_rank_fails_the_stage_naming_it(tmp_path):
     cfg = write_config(tmp_path, ENDLESS)
     paused = []
 

@@ -22,7 +22,7 @@ STEP_10 = "step-00000010.ckpt"
 
 
 def _env(server, cache):
-    return {**run_env(server, cache), "FI_TCP_IFACE": "lo", "SHAKESPEARE_CIFG_LOCK_TTL": "2"}
+    return {**run_env(server, cache), "SHAKESPEARE_CIFG_LOCK_TTL": "2"}   # MPI on loopback: conftest
 
 
 def test_two_ranks_on_s3_resume_elsewhere_after_a_killed_rank(tmp_path, rgw_server):  # noqa: F811
