@@ -72,7 +72,7 @@ README_TABLES = [
              "{errors} errors; first character p50 {ttfc_p50_s|.3f} s, p95 {ttfc_p95_s|.3f} s; "
              "{total_chars_per_s} chars/s in total, **{total_over_generate|.2f}×** one "
              "`generate --num 16` batch in the same run", "`{=file}`"]),
-        Row("two data-parallel ranks against one process, B 64 × T 100", "scaling.jsonl",
+        Row("**measured**: two data-parallel ranks against one process, B 64 × T 100", "scaling.jsonl",
             "after~idle machine",
             ["`python benchmarks/scaling.py --rounds 3 --steps 8`",
              "2×384: {chars_per_s@hidden=384,config=two_ranks} against "
@@ -82,14 +82,18 @@ README_TABLES = [
              "{chars_per_s@hidden=512,config=one_process} (**{two_ranks_over_one_process"
              "@hidden=512,two_ranks_over_one_process|.2f}×**); medians of three rounds",
              "`{=file}`"]),
-        Row("16 ranks on one machine, 2×384: a **projection**, not a measurement", "scaling.jsonl",
+        Row("**projected**, not measured (no 16-core machine was available): 16 ranks on one "
+            "machine, 2×384", "scaling.jsonl",
             "after~idle machine,projection,hidden=384,ranks=16,link~one machine",
             ["the same (its formula: benchmarks/README.md, \"More cores\")",
              "weak scaling, 64 lanes per rank (total batch 1,024): {weak_efficiency|.3f} parallel "
              "efficiency; strong scaling, the default 64 lanes split 16 ways: "
              "{strong_efficiency|.2f}. Assumes no memory-bandwidth sharing between ranks, no "
              "waiting for the slowest rank, the shared-memory bandwidth of one 2-rank Allreduce "
-             "timing, a latency of 2 µs (not measured). The formula's one check, at "
+             "timing, a latency of 2 µs (not measured); two single-thread steps at once ran "
+             "{=median(v('contention.jsonl::step_s@contention=2,hidden=384')) / v('contention.jsonl::"
+             "step_s.0@contention=1,hidden=384')|.2f}× slower each on a machine loaded by others' "
+             "work (`contention.jsonl`, core sharing included), so the first is unverified. The formula's one check, at "
              "2 ranks × 32 lanes: {=2 * 3200 / (3200 / v('scaling.jsonl::chars_per_s@after~idle "
              "machine,hidden=384,config=rank_lanes_32') + v('scaling.jsonl::allreduce_2_ranks_s"
              "@after~idle machine,hidden=384,allreduce_2_ranks_s'))|,.0f} chars/s predicted, "
@@ -99,12 +103,23 @@ README_TABLES = [
              "hidden=384,allreduce_2_ranks_s')) / v('scaling.jsonl::chars_per_s@after~idle "
              "machine,hidden=384,config=two_ranks') - 1|.0%} high)",
              "`{=file}`"]),
-        Row("one process against two ranks, same 1,095 steps", "ranks-same-steps.jsonl", "step",
+        Row("**measured**: one process against two ranks, same 1,095 steps (strong scaling: "
+            "the same model)", "ranks-same-steps.jsonl", "step",
             ["`luigi --module pipeline Train`, `train.processes` 1 then 2",
              "{val_nats_per_char@processes=1|.9f} against {val_nats_per_char@processes=2|.9f} "
              "nats/char; two ranks {=v('t@processes=1') / v('t@processes=2')|.2f}× faster in "
              "training seconds, {=v('wall@processes=1') / v('wall@processes=2')|.2f}× in the "
              "stage's wall time", "`{=file}`"]),
+        Row("**measured** on a loaded machine: the 2-rank Allreduce between two \"hosts\" "
+            "(network namespaces) over a veth shaped to 1 Gbit/s", "netns-allreduce.jsonl", "link=1gbit",
+            ["`sudo python benchmarks/netns_allreduce.py --reps 10`",
+             "2×384: {=v('allreduce_s@hidden=384') * 1e3|.1f} ms against the formula's "
+             "{=v('projected_s@hidden=384') * 1e3|.1f} ms "
+             "({=v('allreduce_s@hidden=384') / v('projected_s@hidden=384')|.1f}×); 2×512: "
+             "{=v('allreduce_s@hidden=512') * 1e3|.1f} against {=v('projected_s@hidden=512') * 1e3|.1f} ms "
+             "({=v('allreduce_s@hidden=512') / v('projected_s@hidden=512')|.1f}×); one-way latency "
+             "{=v('latency_s@latency_s') * 1e6|.0f} µs (the formula assumes 20). Load average ~4.5 "
+             "from others' work: rerun idle", "`{=file}`"]),
         Row("default pipeline with artifacts on S3", "s3-default-pipeline.jsonl", "",
             ["`python benchmarks/s3_pipeline.py` (radosgw on loopback)",
              "report figures equal to the local folder's to the last bit: "

@@ -75,6 +75,11 @@ GEN = ["{sample_s|.2f} s", "{greedy_s|.2f} s", "{beam4_s|.2f} s", "{beam4_norepe
        "{beam4_over_sample|.1f}"]
 GEN3 = [c.replace(".2f", ".3f") for c in GEN]
 
+# netns_allreduce.py: per link, the two models' Allreduce beside the formula's, and the latencies
+NETNS = ["{=v('allreduce_s@hidden=384') * 1e3|.1f} ms", "{=v('projected_s@hidden=384') * 1e3|.1f} ms",
+         "{=v('allreduce_s@hidden=512') * 1e3|.1f} ms", "{=v('projected_s@hidden=512') * 1e3|.1f} ms",
+         "{=v('latency_s@latency_s') * 1e6|.0f} µs", "{=v('allreduce_8b_s@allreduce_8b_s') * 1e6|.0f} µs"]
+
 BENCH_TABLES = [
     Table("throughput-mfu", BM, ["hidden × layers", "cell", "batch × seq", "params", "chars/s",
                                  "model GFLOP/s", "GEMM peak", "MFU", "sample chars/s, 32 streams",
@@ -165,6 +170,13 @@ BENCH_TABLES = [
         Row("2×512, 16", "scaling.jsonl", IDLE + "projection,hidden=512,ranks=16", ["weak: 64 lanes per rank"] + WEAK),
         Row("2×512, 16", "scaling.jsonl", IDLE + "projection,hidden=512,ranks=16", ["strong: B = 64 split N ways"] + STRONG),
     ], align="llrrrr"),
+    Table("netns-allreduce", BM, ["link", "2×384 (5.7 MB) measured", "formula (N = 2)",
+                                  "2×512 (10.0 MB) measured", "formula", "one-way latency "
+                                  "(1-byte ping-pong / 2)", "8-byte Allreduce"], [
+        Row("veth, unshaped", "netns-allreduce.jsonl", "link=veth unshaped", NETNS[:1] + ["–"] + NETNS[2:3] + ["–"] + NETNS[4:]),
+        Row("10 Gbit/s", "netns-allreduce.jsonl", "link=10gbit", NETNS),
+        Row("1 Gbit/s", "netns-allreduce.jsonl", "link=1gbit", NETNS),
+    ]),
     Table("generate-busy", BM, ["BLAS threads", "sample", "greedy", "beam, width 4",
                                 "beam 4, `--no-repeat-ngram 12`", "beam 4 / sample"],
           [Row("{threads}", "generate_speed.jsonl", f"#{i}", GEN) for i in range(1, 7)],
