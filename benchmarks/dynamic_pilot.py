@@ -2,8 +2,10 @@
 validation split: a pilot on the end of the *training* split. One JSON line per setting.
 
 The model has trained on this text, so the gains here understate those on unseen text; the
-pilot only sets the scale (rate, decay) and the cache order that the config then fixes. The
-validation split is never read.
+pilot only sets the scale (rate, decay) and the cache order that the config then fixes. No
+held-out split is read. Dynamic evaluation runs as Evaluate's row does (one stream, the guard
+on); the raw lines kept in benchmarks/results/dynamic-pilot.jsonl were measured with the earlier
+16 shared lanes.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/dynamic_pilot.py --config pipeline.yaml
 """
@@ -11,16 +13,15 @@ import argparse
 import itertools
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from model import load_model
-from model.dynamic import DynamicSettings, dynamic_nll, gradient_rms
+from model.dynamic import DynamicSettings, dynamic_nll
 from model.evaluate import stream_nll
 from pipeline.config import load_config
 from pipeline.tasks import BuildVocab, EncodeShards, Train
-from stages.dynamic_eval import STAT_SEGMENTS
+from stages.dynamic_eval import statistics
 from stages.ngram_cache import WEIGHTS, cache_probs, mix_nll
 from stages.tokens import open_tokens
 from stages.vocab import Vocab
@@ -46,11 +47,11 @@ def main():
     ctx = before[-e.burn_in:]
     static = stream_nll(net, pilot, context=ctx, lanes=e.lanes, burn_in=e.burn_in)
     print(json.dumps({"static": round(float(np.nanmean(static)), 4), "chars": args.chars}), flush=True)
-    rms = gradient_rms(net, before, e.dynamic_segment, e.lanes, STAT_SEGMENTS)
+    rms = statistics(net, before, e)   # one stream's segments, as Evaluate's row
     for rate, decay in itertools.product(args.rates, args.decays):
         t0 = time.perf_counter()
-        dyn = dynamic_nll(net, pilot, DynamicSettings(rate, decay, e.dynamic_segment), rms,
-                          context=ctx, lanes=e.lanes, burn_in=e.burn_in)
+        dyn, _ = dynamic_nll(net, pilot, DynamicSettings(rate, decay, e.dynamic_segment), rms,
+                             context=ctx, burn_in=e.burn_in)
         print(json.dumps({"rate": rate, "decay": decay, "segment": e.dynamic_segment,
                           "dynamic": round(float(np.nanmean(dyn)), 4),
                           "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
