@@ -33,7 +33,26 @@ TTQ10 = "`python benchmarks/time_to_quality.py --config configs/tinyshakespeare-
 TTQ60 = "`python benchmarks/time_to_quality.py --config configs/tinyshakespeare-60min.yaml --budget-s 3600 --points 12`"
 HOUR_EVAL = "`luigi --module pipeline Evaluate --config C --local-scheduler`, C = the 60-minute config plus `evaluate.dynamic: true`"
 
+# A benchmarks/report_line.py line: every held-out row scored on the test split, the static row
+# on the whole held-out tail (val + test) beside it, the model's training speed.
+TEST = ["{model.chars_per_s|,.0f}", "**{lstm.nats_per_char|.4f}** [{lstm.ci95.0|.4f}, {lstm.ci95.1|.4f}]",
+        "{ngram.nats_per_char|.4f}",
+        "{difference.lstm_minus_ngram.mean|+.4f} [{difference.lstm_minus_ngram.ci95.0|+.4f}, "
+        "{difference.lstm_minus_ngram.ci95.1|+.4f}]",
+        "{lstm_cache.nats_per_char|.4f}", "{lstm_dynamic.nats_per_char|.4f}",
+        "{lstm_dynamic_cache.nats_per_char|.4f}", "{validation.nats_per_char|.4f}", "`{=file}`"]
+TEST_EVAL = "`luigi --module pipeline Evaluate --config C --local-scheduler`, C = %s plus `evaluate.dynamic: true`"
+
 README_TABLES = [
+    Table("expected-test", RM,
+          ["run", "command", "training chars/s", "test nats/char [95%]", "7-gram",
+           "LSTM − 7-gram [95%]", "+ cache", "+ dynamic evaluation", "+ both",
+           "val + test (static)", "raw line"], [
+        Row("default pipeline (bundled corpus, 1,300 steps; trained on a shared machine)", "test-split.jsonl",
+            "run~default pipeline with", [TEST_EVAL % "`pipeline.yaml`"] + TEST),
+        Row("10-minute config, tiny-shakespeare", "test-split.jsonl", "run~10-minute config with",
+            [TEST_EVAL % "`configs/tinyshakespeare-10min.yaml`"] + TEST),
+    ], align="llrlrlrrrrl"),
     Table("expected-quality", RM,
           ["run", "command", "training chars/s", "held-out nats/char [95%]", "7-gram",
            "LSTM − 7-gram [95%]", "+ cache", "+ dynamic evaluation", "+ both", "raw line"], [
@@ -90,10 +109,11 @@ README_TABLES = [
              "efficiency; strong scaling, the default 64 lanes split 16 ways: "
              "{strong_efficiency|.2f}. Assumes no memory-bandwidth sharing between ranks, no "
              "waiting for the slowest rank, the shared-memory bandwidth of one 2-rank Allreduce "
-             "timing, a latency of 2 µs (not measured); two single-thread steps at once ran "
-             "{=median(v('contention.jsonl::step_s@contention=2,hidden=384')) / v('contention.jsonl::"
-             "step_s.0@contention=1,hidden=384')|.2f}× slower each on a machine loaded by others' "
-             "work (`contention.jsonl`, core sharing included), so the first is unverified. The formula's one check, at "
+             "timing, a latency of 2 µs (the veth link measured {=v('netns-allreduce.jsonl::latency_s@after~idle rerun,"
+             "link=veth unshaped,latency_s') * 1e6|.0f} µs); two single-thread steps at once, no communication, ran "
+             "{=median(v('contention.jsonl::step_s@after~idle rerun,contention=2,hidden=384')) / v('contention.jsonl::"
+             "step_s.0@after~idle rerun,contention=1,hidden=384')|.2f}× the time of one alone on an idle machine "
+             "(`contention.jsonl`: the memory-bandwidth sharing at N = 2; beyond 2 unmeasured). The formula's one check, at "
              "2 ranks × 32 lanes: {=2 * 3200 / (3200 / v('scaling.jsonl::chars_per_s@after~idle "
              "machine,hidden=384,config=rank_lanes_32') + v('scaling.jsonl::allreduce_2_ranks_s"
              "@after~idle machine,hidden=384,allreduce_2_ranks_s'))|,.0f} chars/s predicted, "
@@ -110,16 +130,16 @@ README_TABLES = [
              "nats/char; two ranks {=v('t@processes=1') / v('t@processes=2')|.2f}× faster in "
              "training seconds, {=v('wall@processes=1') / v('wall@processes=2')|.2f}× in the "
              "stage's wall time", "`{=file}`"]),
-        Row("**measured** on a loaded machine: the 2-rank Allreduce between two \"hosts\" "
-            "(network namespaces) over a veth shaped to 1 Gbit/s", "netns-allreduce.jsonl", "link=1gbit",
+        Row("**measured**: the 2-rank Allreduce between two \"hosts\" "
+            "(network namespaces) over a veth shaped to 1 Gbit/s", "netns-allreduce.jsonl", "after~idle rerun,link=1gbit",
             ["`sudo python benchmarks/netns_allreduce.py --reps 10`",
              "2×384: {=v('allreduce_s@hidden=384') * 1e3|.1f} ms against the formula's "
              "{=v('projected_s@hidden=384') * 1e3|.1f} ms "
              "({=v('allreduce_s@hidden=384') / v('projected_s@hidden=384')|.1f}×); 2×512: "
              "{=v('allreduce_s@hidden=512') * 1e3|.1f} against {=v('projected_s@hidden=512') * 1e3|.1f} ms "
              "({=v('allreduce_s@hidden=512') / v('projected_s@hidden=512')|.1f}×); one-way latency "
-             "{=v('latency_s@latency_s') * 1e6|.0f} µs (the formula assumes 20). Load average ~4.5 "
-             "from others' work: rerun idle", "`{=file}`"]),
+             "{=v('latency_s@latency_s') * 1e6|.0f} µs (the formula assumes 20); the machine otherwise idle (on a loaded one "
+             "the same link took 2.4× the formula: benchmarks/README.md)", "`{=file}`"]),
         Row("default pipeline with artifacts on S3", "s3-default-pipeline.jsonl", "",
             ["`python benchmarks/s3_pipeline.py` (radosgw on loopback)",
              "report figures equal to the local folder's to the last bit: "
