@@ -161,12 +161,13 @@ class Trainer:
         masks = self.net.draw_masks(rng, T, B).lanes(*self.lanes.part) if rng is not None else None
         loss, grad, self.state, probs = self.net.loss_grad_flat(x, y, self.state, masks=masks,
                                                                 positions=T * B)
-        clock = time.perf_counter() - t0 + self._tail if self.ranks.root else 0.0
+        many = self.ranks.size > 1   # one process reads its clock twice a step, as before ranks
+        clock = time.perf_counter() - t0 + self._tail if many and self.ranks.root else 0.0
         grad, sums = self.ranks.step_sum(grad, f"step {self.step + 1}'s gradient sum", loss=loss,
                                          correct=(probs.argmax(axis=1) == y.reshape(-1)).sum(),
                                          top=probs.max(axis=1).sum(), stop=float(stop), seconds=clock)
-        self._summed_at = time.perf_counter()
-        if self.ranks.size > 1:
+        if many:
+            self._summed_at = time.perf_counter()
             self.seconds += sums["seconds"]
         return sums["loss"], grad, float(sums["correct"]), float(sums["top"]), sums["stop"] > 0
 

@@ -125,8 +125,9 @@ class EvaluateConfig:
     ngram_order: int = spec(7, (lambda v: 1 <= v <= 9, "must be between 1 and 9"), "Kneser-Ney baseline order")
     lanes: int = spec(16, POSITIVE, "parallel segments for the held-out loss (1 = one exact stream)")
     burn_in: int = spec(2000, NON_NEGATIVE, "unscored characters each lane reads first")
-    max_chars: int = spec(1_000_000, POSITIVE, "validation characters scored: the whole split up to "
-                          "this, else `lanes` evenly spaced contiguous blocks adding up to it")
+    max_chars: int = spec(1_000_000, POSITIVE, "test characters scored (and validation ones tuned "
+                          "on): the whole split up to this, else `lanes` evenly spaced contiguous "
+                          "blocks adding up to it")
     ngram_max_chars: int = spec(5_000_000, POSITIVE, "training characters the baselines and sample "
                                 "metrics are fitted on: the whole split up to this, else its last ones")
     block_chars: int = spec(2000, POSITIVE, "block length of the held-out bootstrap (characters)")

@@ -20,7 +20,8 @@ def many_char_corpus(distinct=3000, seed=0):
     words = base.split(" ")
     for i in range(0, len(words), 3):
         words[i] += " " + "".join(rng.choice(extra, 2))
-    return " ".join(words) + "\n\nNURSE:\n" + "".join(extra) + "\n\n"
+    # every extra character once, at the start: in training, not in the held-out tail
+    return "NURSE:\n" + "".join(extra) + "\n\n" + " ".join(words)
 
 
 def test_three_thousand_characters_run_through_all_stages_at_default_ngram_order(tmp_path):

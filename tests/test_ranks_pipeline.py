@@ -71,8 +71,13 @@ def test_a_killed_rank_fails_the_stage_and_the_rerun_resumes(tmp_path):
     assert len(line) == 1 and "signal 9" in line[0] and "Traceback" not in out, out
     assert not (train_folder(tmp_path) / "_COMPLETE").exists()
     wait_for(lambda: not rank_pids(), timeout=10)                   # no rank is left running
+    assert_rerun_resumes(tmp_path, cfg)
+
+
+def assert_rerun_resumes(tmp_path, cfg, prefix=(), env=None):
+    """A rerun of Train resumes from the newest checkpoint of the failed run (stopped at once)."""
     newest = sorted(train_folder(tmp_path).glob("checkpoints/step-*.ckpt"))[-1]
-    proc = start(cfg, "Train")   # the rerun resumes from the newest checkpoint
+    proc = start(cfg, "Train", prefix=prefix, env=env, log=tmp_path / "rerun.log")
     try:
         wait_for(lambda: "resumed from" in proc.log.read_text() or proc.poll() is not None, timeout=240)
     finally:

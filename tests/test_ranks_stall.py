@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import write_config
 from tests.faults_support import start, wait_for
 from tests.reliability_ranks import STALLS
-from tests.test_ranks_pipeline import RANKS, rank_pids, train_folder
+from tests.test_ranks_pipeline import RANKS, assert_rerun_resumes, rank_pids, train_folder
 
 pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install -e '.[mpi]'")
 
@@ -34,16 +34,7 @@ def stalled_then_resumed(tmp_path, cfg, stall, ranks, prefix=(), env=None):
     assert proc.returncode != 0 and "Traceback" not in failed, failed
     assert not (train_folder(tmp_path) / "_COMPLETE").exists()
     wait_for(ranks, timeout=10, every=0.1)  # `ranks` is true when none is left
-    newest = sorted(train_folder(tmp_path).glob("checkpoints/step-*.ckpt"))[-1]
-    proc = start(cfg, "Train", prefix=prefix, env=env, log=tmp_path / "rerun.log")
-    try:
-        wait_for(lambda: "resumed from" in proc.log.read_text() or proc.poll() is not None, timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    rerun = proc.log.read_text()
-    assert f"resumed from {newest.name}" in rerun, rerun
+    assert_rerun_resumes(tmp_path, cfg, prefix, env)
     return failed
 
 

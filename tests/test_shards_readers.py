@@ -22,15 +22,16 @@ def make(tmp_path, text=TEXT):
     corpus.write_text(text, encoding="utf-8", newline="")
     vocab = build_vocab(Counter(text))
     info = encode_shards(corpus, vocab, tmp_path / "shards", seq_len=16, rows_per_group=8, rows_per_shard=20)
-    n_train = int(len(text) * 0.9)
-    return vocab, info, tmp_path / "shards", {"train": text[:n_train], "val": text[n_train:]}
+    n_train, n_test = int(len(text) * 0.9), int(len(text) * 0.95)
+    return vocab, info, tmp_path / "shards", {"train": text[:n_train], "val": text[n_train:n_test],
+                                              "test": text[n_test:]}
 
 
 @pytest.mark.parametrize("text", [TEXT, "".join(chr(0x400 + i % 300) for i in range(3000))],
                          ids=["uint8", "uint16"])
 def test_pyarrow_reads_integer_lists_that_concatenate_to_the_split(tmp_path, text):
     vocab, info, out, splits = make(tmp_path, text)
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         table = pa.concat_tables(pq.read_table(out / f) for f in info[split]["files"])
         assert pa.types.is_list(table.schema.field("tokens").type)
         ids = table.column("tokens").combine_chunks().flatten().to_numpy()
@@ -60,7 +61,7 @@ def test_duckdb_counts_and_reads_token_ids(tmp_path):
 
 def test_token_file_holds_the_same_ids_as_the_shards(tmp_path):
     vocab, info, out, splits = make(tmp_path)
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         raw = np.fromfile(out / info[split]["token_file"], dtype=np.uint8)
         assert np.array_equal(raw, read_stream(out, split))
 
