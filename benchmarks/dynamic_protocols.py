@@ -20,6 +20,8 @@ import numpy as np
 from model import CIFGLSTM
 from model.dynamic import DynamicSettings, DynamicStream, gradient_rms
 
+DEFAULTS = {"hidden": 384, "layers": 2, "vocab": 65, "lanes": 16, "segment": 50, "chars": 4000}
+
 
 def per_char(fn, chars, repeats=3):
     """Median seconds per character of `fn()` (which handles `chars` characters)."""
@@ -61,12 +63,8 @@ def kernels(H, G, layers, lanes, segment, steps, dtype=np.float32):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hidden", type=int, default=384)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--vocab", type=int, default=65)
-    ap.add_argument("--lanes", type=int, default=16)
-    ap.add_argument("--segment", type=int, default=50)
-    ap.add_argument("--chars", type=int, default=4000)
+    for name, default in DEFAULTS.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
     a = ap.parse_args()
     net = CIFGLSTM(a.vocab, a.hidden, a.layers, a.vocab, seed=0, char_inputs=True)
     ids = np.random.default_rng(1).integers(0, a.vocab, a.chars + 1)
