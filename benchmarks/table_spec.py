@@ -140,6 +140,15 @@ README_TABLES = [
              "({=v('allreduce_s@hidden=512') / v('projected_s@hidden=512')|.1f}×); one-way latency "
              "{=v('latency_s@latency_s') * 1e6|.0f} µs (the formula assumes 20); the machine otherwise idle (on a loaded one "
              "the same link took 2.4× the formula: benchmarks/README.md)", "`{=file}`"]),
+        Row("**measured**: the 10-minute config on two ranks: one host, two namespace hosts over "
+            "1 Gbit/s, total batch 128", "ten-minute-ranks.jsonl", "",
+            ["`python benchmarks/ten_minute_ranks.py` (as root)",
+             "validation nats/char after 600 s: one process {final_val_nats_per_char@run=one process|.4f} "
+             "({chars_per_s@run=one process|,.0f} chars/s); two ranks {final_val_nats_per_char@run=a|.4f} "
+             "({chars_per_s@run=a|,.0f}); two ranks on two hosts {final_val_nats_per_char@run=b|.4f} "
+             "({chars_per_s@run=b|,.0f}); two ranks at total batch 128 {final_val_nats_per_char@run=c|.4f} "
+             "({chars_per_s@run=c|,.0f}): strong scaling pays, weak scaling did not in 10 minutes",
+             "`{=file}`"]),
         Row("default pipeline with artifacts on S3", "s3-default-pipeline.jsonl", "",
             ["`python benchmarks/s3_pipeline.py` (radosgw on loopback)",
              "report figures equal to the local folder's to the last bit: "

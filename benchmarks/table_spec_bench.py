@@ -90,7 +90,18 @@ NETNS = ["{=v('allreduce_s@hidden=384') * 1e3|.1f} ms", "{=v('projected_s@hidden
          "{=v('allreduce_s@hidden=512') * 1e3|.1f} ms", "{=v('projected_s@hidden=512') * 1e3|.1f} ms",
          "{=v('latency_s@latency_s') * 1e6|.0f} µs", "{=v('allreduce_8b_s@allreduce_8b_s') * 1e6|.0f} µs"]
 
+# benchmarks/ten_minute_ranks.py lines (and one process, from the same session's Evaluate)
+TEN = ["{processes}", "{hosts}", "{batch_size}", "{learning_rate}", "{steps}", "{chars_per_s|,.0f}",
+       "**{final_val_nats_per_char|.4f}**"]
+
 BENCH_TABLES = [
+    Table("ten-minute-ranks", BM, ["run", "processes", "hosts", "total batch", "peak lr", "steps",
+                                   "chars/s", "validation nats/char after 600 s"], [
+        Row("one process", "ten-minute-ranks.jsonl", "run=one process", TEN),
+        Row("a: strong scaling", "ten-minute-ranks.jsonl", "run=a", TEN),
+        Row("b: strong scaling, two hosts", "ten-minute-ranks.jsonl", "run=b", TEN),
+        Row("c: weak scaling (64 lanes a rank), lr × √2", "ten-minute-ranks.jsonl", "run=c", TEN),
+    ], align="lrlrrrrr"),
     Table("throughput-mfu", BM, ["hidden × layers", "cell", "batch × seq", "params", "chars/s",
                                  "model GFLOP/s", "GEMM peak", "MFU", "sample chars/s, 32 streams",
                                  "1 stream"], [

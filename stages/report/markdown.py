@@ -12,6 +12,7 @@ EXCERPT_COUNT = 3
 HELDOUT_ORDER = ("lstm", "lstm_dynamic", "lstm_cache", "lstm_dynamic_cache", "ngram", "unigram",
                  "uniform")
 HELDOUT_LABELS = {"lstm": "LSTM (this model)", "ngram": "{order}-gram Kneser-Ney",
+                  "lstm_window256": "LSTM (256-character windows)",
                   "lstm_dynamic": "LSTM + dynamic evaluation", "lstm_cache": "LSTM + cache",
                   "lstm_dynamic_cache": "LSTM + dynamic evaluation + cache"}
 ADAPTIVE = ("lstm_dynamic", "lstm_cache", "lstm_dynamic_cache")
@@ -99,7 +100,7 @@ def _heldout_section(report: dict) -> list[str]:
         out += [f"*Characters:* {scope}.", ""]
     tail = report.get("validation")
     if tail:
-        out += [f"*LSTM on the {tail['label']}:* {_num(tail.get('nats_per_char'), '.4f')} nats/char "
+        out += [f"*Static LSTM, {tail['label']}:* {_num(tail.get('nats_per_char'), '.4f')} nats/char "
                 f"({_num(tail.get('bits_per_char'), '.3f')} bits/char), 95% interval "
                 f"{_interval(tail.get('ci95'))}; {tail['scope']}. For comparison with published "
                 "figures only: the checkpoint was chosen on part of this text.", ""]
