@@ -86,11 +86,9 @@ def vocab_path_of(train_folder):
     """vocab.json of the run in `train_folder`; UserError when neither place has it."""
     train_folder = Path(train_folder)
     shards = upstream(train_folder, "EncodeShards")
-    vocab_folder = shards and upstream(shards, "BuildVocab")
-    if vocab_folder is not None and "vocab.json" in file_names(vocab_folder):
-        return local_copy(vocab_folder, ["vocab.json"]) / "vocab.json"
-    if "vocab.json" in file_names(train_folder):
-        return local_copy(train_folder, ["vocab.json"]) / "vocab.json"
+    for folder in (shards and upstream(shards, "BuildVocab"), train_folder):   # in that order
+        if folder is not None and "vocab.json" in file_names(folder):
+            return local_copy(folder, ["vocab.json"]) / "vocab.json"
     raise UserError(f"cannot find the vocabulary of {train_folder} (its EncodeShards/BuildVocab "
                     "folders are gone and no vocab.json is next to the checkpoint); put its "
                     "vocab.json there or choose another run")
