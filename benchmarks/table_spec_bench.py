@@ -101,6 +101,8 @@ BENCH_TABLES = [
         Row("a: strong scaling", "ten-minute-ranks.jsonl", "run=a", TEN),
         Row("b: strong scaling, two hosts", "ten-minute-ranks.jsonl", "run=b", TEN),
         Row("c: weak scaling (64 lanes a rank), lr × √2", "ten-minute-ranks.jsonl", "run=c", TEN),
+        Row("b again (a later sitting, run first)", "ten-minute-ranks-repeat.jsonl", "run=b", TEN),
+        Row("a again (run after it)", "ten-minute-ranks-repeat.jsonl", "run=a", TEN),
     ], align="lrlrrrrr"),
     Table("throughput-mfu", BM, ["hidden × layers", "cell", "batch × seq", "params", "chars/s",
                                  "model GFLOP/s", "GEMM peak", "MFU", "sample chars/s, 32 streams",
