@@ -20,10 +20,8 @@ GRID = (1 / 3, 1.0, 3.0)   # multipliers of the configured rate and decay tried 
 STAT_SEGMENTS = 100        # training segments behind the gradient statistics (Krause: a sample)
 
 
-def candidates(rate, decay, tune):
-    """The (rate, decay) pairs tried: the configured pair alone, or rate 0 and the grid."""
-    if not tune:
-        return [(rate, decay)]
+def candidates(rate, decay):
+    """The (rate, decay) pairs tried: rate 0 (the trained model) and the grid around the pair."""
     return [(0.0, decay)] + [(rate * a, decay * b) for a in GRID for b in GRID]
 
 
@@ -34,7 +32,7 @@ def statistics(net, train_ids, cfg):
 
 def tune(net, rms, val_ids, val_context, cfg):
     """(chosen settings, tuning info, nll of the tuning stretch under the chosen settings)."""
-    grid = candidates(cfg.dynamic_rate, cfg.dynamic_decay, True)
+    grid = candidates(cfg.dynamic_rate, cfg.dynamic_decay)
     stretch = np.asarray(val_ids[:cfg.dynamic_tune_chars], np.int64)
     results = {}
     for rate, decay in grid:

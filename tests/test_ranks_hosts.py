@@ -77,7 +77,7 @@ def test_a_cut_link_fails_the_stage_naming_the_far_host(hosts, tmp_path):
     finally:
         hosts.link(up=True)
     lines = [ln for ln in out.splitlines() if STALLS["stall-link-down"].sees in ln]
-    assert len(lines) == 1 and f"training rank 1 (pid " in lines[0], out
+    assert len(lines) == 1 and "training rank 1 (pid " in lines[0], out
     assert f"on {hosts.ips[1]})" in lines[0] and "rank 0 waited" in lines[0], out
 
 
