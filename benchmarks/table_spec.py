@@ -52,6 +52,8 @@ README_TABLES = [
             "run~default pipeline with", [TEST_EVAL % "`pipeline.yaml`"] + TEST),
         Row("10-minute config, tiny-shakespeare", "test-split.jsonl", "run~10-minute config with",
             [TEST_EVAL % "`configs/tinyshakespeare-10min.yaml`"] + TEST),
+        Row("60-minute config, tiny-shakespeare (2×768; 2,179 steps)", "test-split.jsonl",
+            "run~60-minute config with", [TEST_EVAL % "`configs/tinyshakespeare-60min.yaml`"] + TEST),
     ], align="llrlrlrrrrl"),
     Table("expected-quality", RM,
           ["run", "command", "training chars/s", "held-out nats/char [95%]", "7-gram",
