@@ -17,6 +17,16 @@ import subprocess
 from pathlib import Path
 
 LINK = "mpi0"   # the veth end's name inside every namespace, so one setting pins them all
+
+
+def pinned(dev):
+    """Environment that keeps MPI's traffic on network device `dev` ("lo": loopback only).
+
+    The MPICH wheel's default netmod is UCX: unpinned, every rank also listens on every other
+    interface, and FI_TCP_IFACE alone pins nothing. UCX_NET_DEVICES pins UCX (its shared memory
+    stays); FI_PROVIDER + FI_TCP_IFACE do the same for the ofi netmod (MPIR_CVAR_CH4_NETMOD=ofi).
+    """
+    return {"UCX_NET_DEVICES": dev, "FI_PROVIDER": "tcp", "FI_TCP_IFACE": dev}
 LAUNCHER = f"""#!/bin/sh
 # ssh-like for MPICH's Hydra: [-OPTIONS] HOST COMMAND...; runs COMMAND in the namespace that owns HOST.
 [ -n "$(ip netns identify)" ] || {{ echo "nsexec: only from inside a namespace" >&2; exit 255; }}
@@ -82,7 +92,7 @@ class Hosts:
         """Environment for mpiexec (and so every rank): launch through the namespaces, TCP on
         the veth only."""
         return {"HYDRA_LAUNCHER": "ssh", "HYDRA_LAUNCHER_EXEC": str(self.launcher),
-                "UCX_TLS": "self,tcp", "UCX_NET_DEVICES": LINK, "FI_PROVIDER": "tcp", "FI_TCP_IFACE": LINK}
+                "UCX_TLS": "self,tcp", **pinned(LINK)}
 
     def inside(self, i=0):
         """Command prefix that runs a program on host i."""

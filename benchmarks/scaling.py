@@ -30,9 +30,10 @@ import numpy as np
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 from pipeline.ranks import mpiexec  # noqa: E402
+from benchmarks.netns_hosts import pinned  # noqa: E402
 
 T, VOCAB, LANES = 100, 65, 64
-LOCAL = {"UCX_NET_DEVICES": "lo", "FI_PROVIDER": "tcp", "FI_TCP_IFACE": "lo"}   # MPI on loopback (UCX is the default netmod)
+LOCAL = pinned("lo")   # MPI on loopback
 LINKS_GBIT = (1, 10, 25)
 LATENCY_S = {"shm": 2e-6, "net": 20e-6}   # per message: assumed, small against the transfers
 

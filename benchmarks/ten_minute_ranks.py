@@ -40,12 +40,12 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from benchmarks.netns_hosts import Hosts, Unavailable  # noqa: E402
+from benchmarks.netns_hosts import Hosts, Unavailable, pinned  # noqa: E402
 
 CONFIG = REPO / "configs" / "tinyshakespeare-10min.yaml"
 CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 OUT = HERE / "results" / "ten-minute-ranks.jsonl"
-LOCAL = {"UCX_NET_DEVICES": "lo", "FI_PROVIDER": "tcp", "FI_TCP_IFACE": "lo"}   # one host: MPI on loopback
+LOCAL = pinned("lo")   # one host: MPI on loopback
 LINK_RATE = "1gbit"
 BIG_BATCH = 128
 # LR_SCALING: Adam's update size does not grow with the batch the way SGD's does; doubling the
@@ -67,13 +67,19 @@ def overrides_of(pairs):
     return out
 
 
+def apply(cfg, settings):
+    """Set each SECTION.KEY of `settings` in the config dict `cfg`; return `cfg`."""
+    for key, value in settings.items():
+        section, _, leaf = key.partition(".")
+        cfg.setdefault(section, {})[leaf] = value
+    return cfg
+
+
 def write_config(base, folder, settings, corpus):
     cfg = yaml.safe_load(Path(base).read_text())
     cfg["artifacts_dir"] = str(folder / "artifacts")
     cfg["corpus"] = {"sources": [{"path": str(corpus)}]}
-    for key, value in settings.items():
-        section, _, leaf = key.partition(".")
-        cfg.setdefault(section, {})[leaf] = value
+    apply(cfg, settings)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path, cfg
@@ -156,11 +162,7 @@ def main():
     if not a.corpus.is_file():
         sys.exit(f"error: no corpus at {a.corpus}; pass --corpus")
     forced = overrides_of(a.set)
-    base = yaml.safe_load(Path(a.config).read_text())
-    for key, value in forced.items():
-        section, _, leaf = key.partition(".")
-        base.setdefault(section, {})[leaf] = value
-    table, failed = runs(base), []
+    table, failed = runs(apply(yaml.safe_load(Path(a.config).read_text()), forced)), []
     for name in a.runs.split(","):
         settings, two_hosts = table[name]
         try:

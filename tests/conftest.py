@@ -6,14 +6,13 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # MPI in the tests talks on the loopback interface only (shared memory between ranks on this
-# machine is fine). The MPICH wheel's default netmod is UCX: unpinned, every rank also listens
-# on every other interface (seen: eth0's address beside 127.0.0.1), and FI_TCP_IFACE alone pins
-# nothing. UCX_NET_DEVICES=lo leaves UCX shared memory and TCP on lo; FI_PROVIDER + FI_TCP_IFACE
-# do the same for the ofi netmod (MPIR_CVAR_CH4_NETMOD=ofi). Set here, once, for every test and
+# machine is fine; unpinned, every rank also listened on eth0's address beside 127.0.0.1; why
+# these variables: benchmarks/netns_hosts.py's `pinned`). Set here, once, for every test and
 # every process a test starts (they inherit it); tests/test_ranks.py checks the ranks' sockets.
 # The namespace-hosts tests override these with benchmarks/netns_hosts.py's Hosts.env().
-MPI_ON_LOOPBACK = {"UCX_NET_DEVICES": "lo", "FI_PROVIDER": "tcp", "FI_TCP_IFACE": "lo"}
-os.environ.update(MPI_ON_LOOPBACK)
+from benchmarks.netns_hosts import pinned  # noqa: E402
+
+os.environ.update(pinned("lo"))
 
 import subprocess
 import sys
